@@ -1,0 +1,273 @@
+import TallyCore
+import TallyStore
+
+/// How a query is answered: its bucket boundaries and the tier read for them.
+public struct ReportPlan: Sendable, Equatable {
+    public var boundaries: [Int64]
+    public var tier: Tier
+    /// The coarsest tier whose buckets tile every report bucket exactly.
+    public static func tier(for boundaries: [Int64]) -> Tier {
+        for tier in Tier.allCases.reversed() where boundaries.allSatisfy({ floorMod($0, tier.seconds) == 0 }) {
+            return tier
+        }
+        return .quarterHour
+    }
+
+    public init(query: ReportQuery) {
+        boundaries = BucketCutter(bucket: query.bucket, zone: query.zone, weekStart: query.weekStart).boundaries(from: query.from, to: query.to)
+        tier = ReportPlan.tier(for: boundaries)
+    }
+
+    /// A line for humans (`tally report --explain`, the `plan` field of native JSON).
+    public var summary: String {
+        "\(boundaries.count - 1) bucket(s), read from the \(tier.label) tier"
+    }
+}
+
+extension Tier {
+    public var label: String {
+        switch self {
+        case .quarterHour: return "15m"
+        case .hour: return "hour"
+        case .day: return "day"
+        }
+    }
+}
+
+/// The answer to a report query.
+public struct ReportResult: Sendable {
+    public var query: ReportQuery
+    public var metrics: [MetricSpec]
+    public var rows: [ReportRow]
+    public var plan: ReportPlan
+    /// Buckets ending at or before this instant are complete; later ones may still grow.
+    public var completeUntil: Int64
+    /// Rows that remain after this page, when the engine was asked for a page.
+    public var nextCursor: ReportCursor?
+}
+
+/// Where the next page of a report resumes.
+public enum ReportCursor: Sendable, Equatable {
+    /// Resume at the bucket starting at `start`, skipping `skip` rows of it (default order).
+    case bucket(start: Int64, skip: Int)
+    /// Resume at a row offset (custom sort orders, which are materialized).
+    case offset(Int)
+
+    public var token: String {
+        switch self {
+        case .bucket(let s, let k): return "b\(s)_\(k)"
+        case .offset(let o): return "o\(o)"
+        }
+    }
+
+    public init?(token: String) {
+        if token.hasPrefix("o"), let o = Int(token.dropFirst()), o >= 0 {
+            self = .offset(o)
+            return
+        }
+        let parts = token.dropFirst().split(separator: "_")
+        guard token.hasPrefix("b"), parts.count == 2, let s = Int64(parts[0]), let k = Int(parts[1]), k >= 0 else { return nil }
+        self = .bucket(start: s, skip: k)
+    }
+}
+
+/// Plans a report over a store, folds tier aggregates into the zone's buckets, fills gaps and sorts.
+///
+/// Every face (native API, CLI, vendor dialects) goes through `run`/`stream`: none owns
+/// aggregation or bucketing of its own.
+public struct ReportEngine: Sendable {
+    public let store: any UsageStore
+    public let catalog: ProductCatalog
+    let now: @Sendable () -> Int64
+
+    /// Report buckets read from the store per round trip when streaming.
+    static let slice = 512
+
+    public init(store: any UsageStore, catalog: ProductCatalog, now: @escaping @Sendable () -> Int64) {
+        self.store = store
+        self.catalog = catalog
+        self.now = now
+    }
+
+    /// Runs a query, materializing its rows (or one page of them when `limit` is given).
+    public func run(_ query: ReportQuery, cursor: ReportCursor? = nil, limit: Int? = nil) async throws -> ReportResult {
+        let spec = try validated(query)
+        let plan = ReportPlan(query: query)
+        var rows: [ReportRow] = []
+        var next: ReportCursor?
+        if query.sort.isEmpty {
+            var start = query.from
+            var skip = 0
+            if case .bucket(let s, let k)? = cursor, s >= query.from, s < query.to {
+                start = s
+                skip = k
+            }
+            try await stream(query, spec: spec, plan: plan, startingAt: start) { chunk in
+                for row in chunk {
+                    if row.start == start && skip > 0 {
+                        skip -= 1
+                        continue
+                    }
+                    if let limit, rows.count == limit {
+                        let skipped = rows.reversed().prefix { $0.start == row.start }.count + (row.start == start ? (skipInitial(cursor, start)) : 0)
+                        next = .bucket(start: row.start, skip: skipped)
+                        return false
+                    }
+                    rows.append(row)
+                }
+                return true
+            }
+        } else {
+            try await stream(query, spec: spec, plan: plan, startingAt: query.from) { chunk in
+                rows.append(contentsOf: chunk)
+                return true
+            }
+            rows.sort(by: comparator(query, spec: spec))
+            if let limit {
+                var offset = 0
+                if case .offset(let o)? = cursor { offset = min(o, rows.count) }
+                let end = min(rows.count, offset + limit)
+                if end < rows.count { next = .offset(end) }
+                rows = Array(rows[offset..<end])
+            }
+        }
+        return ReportResult(query: query, metrics: selectedMetrics(query, spec), rows: rows, plan: plan, completeUntil: completeUntil(query), nextCursor: next)
+    }
+
+    private func skipInitial(_ cursor: ReportCursor?, _ start: Int64) -> Int {
+        if case .bucket(let s, let k)? = cursor, s == start { return k }
+        return 0
+    }
+
+    /// Streams rows in default order, a slice of buckets at a time, so large reports never sit in memory.
+    /// `body` returns false to stop early.
+    public func stream(_ query: ReportQuery, _ body: ([ReportRow]) async throws -> Bool) async throws -> ReportResult {
+        let spec = try validated(query)
+        let plan = ReportPlan(query: query)
+        if query.sort.isEmpty {
+            try await stream(query, spec: spec, plan: plan, startingAt: query.from, body)
+        } else {
+            let all = try await run(query)
+            _ = try await body(all.rows)
+        }
+        return ReportResult(query: query, metrics: selectedMetrics(query, spec), rows: [], plan: plan, completeUntil: completeUntil(query), nextCursor: nil)
+    }
+
+    /// The result's shape without its rows: validated metrics, plan and completeness.
+    public func describe(_ query: ReportQuery) throws(ReportError) -> ReportResult {
+        let spec = try validated(query)
+        return ReportResult(query: query, metrics: selectedMetrics(query, spec), rows: [], plan: ReportPlan(query: query), completeUntil: completeUntil(query), nextCursor: nil)
+    }
+
+    public func validated(_ query: ReportQuery) throws(ReportError) -> ProductSpec {
+        let problems = query.validate(catalog: catalog)
+        guard problems.isEmpty, let spec = catalog[query.product] else { throw ReportError(problems: problems) }
+        return spec
+    }
+
+    func completeUntil(_ q: ReportQuery) -> Int64 { min(q.to, max(q.from, now())) }
+
+    func selectedMetrics(_ q: ReportQuery, _ spec: ProductSpec) -> [MetricSpec] {
+        q.metrics.isEmpty ? spec.metrics : q.metrics.compactMap { m in spec.metrics.first { $0.name == m } }
+    }
+
+    /// The store queries a report runs, one per slice of buckets (for explaining a plan).
+    public func storeQueries(_ query: ReportQuery) throws -> [StoreQuery] {
+        let spec = try validated(query)
+        let plan = ReportPlan(query: query)
+        return stride(from: 0, to: plan.boundaries.count - 1, by: ReportEngine.slice).map { first in
+            storeQuery(query, spec: spec, plan: plan, from: plan.boundaries[first], to: plan.boundaries[min(plan.boundaries.count - 1, first + ReportEngine.slice)])
+        }
+    }
+
+    func storeQuery(_ query: ReportQuery, spec: ProductSpec, plan: ReportPlan, from: Int64, to: Int64) -> StoreQuery {
+        var filters: [Int: [String]] = [:]
+        for (k, v) in query.filters { if let i = spec.dimensionIndex(k) { filters[i] = v } }
+        return StoreQuery(accounts: query.accounts, product: query.product, tier: plan.tier, from: from, to: to,
+                          groupByAccount: query.groupByAccount, groupBy: query.groupBy.compactMap { spec.dimensionIndex($0) }, filters: filters)
+    }
+
+    private func stream(_ query: ReportQuery, spec: ProductSpec, plan: ReportPlan, startingAt: Int64, _ body: ([ReportRow]) async throws -> Bool) async throws {
+        let b = plan.boundaries
+        let metricIndexes = selectedMetrics(query, spec).compactMap { m in spec.metricIndex(m.name) }
+        let fill = query.fillGaps && query.groupBy.isEmpty && !query.groupByAccount
+        var first = 0
+        while first + 1 < b.count && b[first + 1] <= startingAt { first += 1 }
+        if query.accounts.isEmpty && !fill { return }
+        while first + 1 < b.count {
+            let last = min(b.count - 1, first + ReportEngine.slice)
+            let sq = storeQuery(query, spec: spec, plan: plan, from: b[first], to: b[last])
+            let stored = query.accounts.isEmpty ? [] : try await store.aggregate(sq)
+            struct Key: Hashable { var bucket: Int; var account: String?; var groups: [String] }
+            var sums: [Key: [Int64]] = [:]
+            for r in stored {
+                let idx = ReportEngine.bucketIndex(of: r.bucket, in: b, from: first, to: last)
+                let k = Key(bucket: idx, account: r.account, groups: r.groups)
+                let values = metricIndexes.map { r.metrics[$0] }
+                if var s = sums[k] {
+                    for i in s.indices {
+                        let (v, o) = s[i].addingReportingOverflow(values[i])
+                        if o { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
+                        s[i] = v
+                    }
+                    sums[k] = s
+                } else {
+                    sums[k] = values
+                }
+            }
+            if fill {
+                for i in first..<last where sums[Key(bucket: i, account: nil, groups: [])] == nil {
+                    sums[Key(bucket: i, account: nil, groups: [])] = [Int64](repeating: 0, count: metricIndexes.count)
+                }
+            }
+            let rows = sums.map { ReportRow(start: b[$0.key.bucket], end: b[$0.key.bucket + 1], account: $0.key.account, groups: $0.key.groups, values: $0.value) }
+                .sorted(by: ReportEngine.defaultOrder)
+            if !rows.isEmpty, try await !body(rows) { return }
+            first = last
+        }
+    }
+
+    /// The report bucket holding a tier bucket that starts at `t`.
+    static func bucketIndex(of t: Int64, in b: [Int64], from lo0: Int, to hi0: Int) -> Int {
+        var lo = lo0, hi = hi0  // b[lo] <= t < b[hi]
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2
+            if b[mid] <= t { lo = mid } else { hi = mid }
+        }
+        return lo
+    }
+
+    static func defaultOrder(_ a: ReportRow, _ b: ReportRow) -> Bool {
+        if a.start != b.start { return a.start < b.start }
+        if a.account != b.account { return (a.account ?? "") < (b.account ?? "") }
+        return a.groups.lexicographicallyPrecedes(b.groups)
+    }
+
+    func comparator(_ q: ReportQuery, spec: ProductSpec) -> (ReportRow, ReportRow) -> Bool {
+        let metricNames = selectedMetrics(q, spec).map(\.name)
+        return { a, b in
+            for s in q.sort {
+                let order: Bool?
+                if s.field == "start" {
+                    order = a.start == b.start ? nil : a.start < b.start
+                } else if s.field == "account" {
+                    order = a.account == b.account ? nil : (a.account ?? "") < (b.account ?? "")
+                } else if let g = q.groupBy.firstIndex(of: s.field) {
+                    order = a.groups[g] == b.groups[g] ? nil : a.groups[g] < b.groups[g]
+                } else if let m = metricNames.firstIndex(of: s.field) {
+                    order = a.values[m] == b.values[m] ? nil : a.values[m] < b.values[m]
+                } else {
+                    order = nil
+                }
+                if let order { return s.descending ? !order : order }
+            }
+            return ReportEngine.defaultOrder(a, b)
+        }
+    }
+}
+
+/// A query that cannot run, with every problem found.
+public struct ReportError: Error, Sendable, CustomStringConvertible {
+    public var problems: [QueryProblem]
+    public var description: String { problems.map(\.description).joined(separator: "; ") }
+}

@@ -1,0 +1,111 @@
+import Crypto
+import Foundation
+import Logging
+import Prometheus
+import TallyCore
+import TallyIngest
+import TallyReports
+import TallySQLite
+import TallyStore
+
+/// Who a request acts for once its credential is checked.
+public enum Principal: Sendable, Equatable {
+    /// A service token from `ingest.tokens`: may ingest for any account, reads nothing.
+    case service
+    /// An account's own credential: reads and ingests within the account's subtree.
+    case account(String)
+}
+
+/// Bearer tokens by SHA-256 digest, so a token in clear never sits in a lookup table.
+public struct TokenTable: Sendable {
+    private let principals: [String: Principal]
+
+    public init(config: TallyConfig) {
+        var map: [String: Principal] = [:]
+        for t in config.ingest.tokens { map[TokenTable.digest(t)] = .service }
+        for a in config.accounts.accounts where !a.disabled {
+            for t in a.tokens { map[TokenTable.digest(t)] = .account(a.id) }
+        }
+        principals = map
+    }
+
+    /// `sha256:<hex>` in the configuration is taken as an already hashed token.
+    public static func digest(_ token: String) -> String {
+        if token.hasPrefix("sha256:") { return String(token.dropFirst(7)).lowercased() }
+        return SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    public func principal(bearer token: String) -> Principal? {
+        guard !token.isEmpty, token.utf8.count <= 512 else { return nil }
+        return principals[SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()]
+    }
+}
+
+/// Prometheus instruments of one server (a registry per app, so tests can build many).
+public struct TallyMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    public let eventsAccepted: Counter
+    public let eventsDuplicate: Counter
+    public let eventsRejected: Counter
+    public let ingestLatency: DurationHistogram
+    public let reportLatency: DurationHistogram
+    public let storeBytes: Gauge
+
+    public init() {
+        let buckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+                                   .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5)]
+        eventsAccepted = registry.makeCounter(descriptor: .init(namespace: "tally", metricName: "events_accepted", unitName: "total", helpText: "Usage events committed"))
+        eventsDuplicate = registry.makeCounter(descriptor: .init(namespace: "tally", metricName: "events_duplicate", unitName: "total", helpText: "Usage events dropped as duplicates of an earlier event id"))
+        eventsRejected = registry.makeCounter(descriptor: .init(namespace: "tally", metricName: "events_rejected", unitName: "total", helpText: "Usage events refused as invalid"))
+        ingestLatency = registry.makeDurationHistogram(descriptor: .init(namespace: "tally", metricName: "ingest_duration", unitName: "seconds", helpText: "Ingest request latency, commit included"), buckets: buckets)
+        reportLatency = registry.makeDurationHistogram(descriptor: .init(namespace: "tally", metricName: "report_duration", unitName: "seconds", helpText: "Report request latency"), buckets: buckets)
+        storeBytes = registry.makeGauge(descriptor: .init(namespace: "tally", metricName: "store_size", unitName: "bytes", helpText: "Bytes the store occupies on disk"))
+    }
+}
+
+/// Everything a running Tally shares between its faces: configuration, store, engine, credentials.
+public struct TallyRuntime: Sendable {
+    public let config: TallyConfig
+    public let store: any UsageStore
+    public let engine: ReportEngine
+    public let tokens: TokenTable
+    public let metrics: TallyMetrics
+    public let now: @Sendable () -> Int64
+    public let logger: Logger
+
+    public init(config: TallyConfig, store: any UsageStore, logger: Logger, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+        self.config = config
+        self.store = store
+        self.engine = ReportEngine(store: store, catalog: config.products, now: now)
+        self.tokens = TokenTable(config: config)
+        self.metrics = TallyMetrics()
+        self.now = now
+        self.logger = logger
+    }
+
+    /// Opens the store the configuration names; only here and in `tally` is a backend chosen.
+    public static func openStore(_ config: TallyConfig, logger: Logger) async throws -> any UsageStore {
+        let store: any UsageStore
+        switch config.storage.kind {
+        case "memory": store = MemoryUsageStore()
+        case "sqlite": store = try SQLiteUsageStore(path: config.storage.path, logger: logger)
+        default: throw ConfigError(problems: [ConfigProblem("storage.kind", "\(config.storage.kind) is not available in this build")])
+        }
+        try await store.prepare(products: config.products)
+        return store
+    }
+
+    public func validator(scope: String?) -> EventValidator {
+        EventValidator(catalog: config.products, accounts: config.accounts, maxFuture: config.ingest.maxFuture, scope: scope, now: now())
+    }
+
+    /// Commits validated events as one batch and counts them.
+    public func commit(_ events: [UsageEvent], idempotencyKey: String?) async throws -> IngestReceipt {
+        let receipt = try await store.commit(IngestBatch(events: events, idempotencyKey: idempotencyKey, receivedAt: now()), dedupWindow: config.ingest.dedupWindow)
+        if !receipt.replayed {
+            metrics.eventsAccepted.increment(by: Int64(receipt.accepted))
+            metrics.eventsDuplicate.increment(by: Int64(receipt.duplicates))
+        }
+        return receipt
+    }
+}
