@@ -58,6 +58,7 @@ let package = Package(
         .testTarget(name: "TallyServerTests", dependencies: [
             "TallyServer", "TallyStore",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
     ]
 )

@@ -45,6 +45,12 @@ final class Connection {
         return s
     }
 
+    /// Resets every cached statement, ending any read transaction a statement left open
+    /// (a statement stepped to a row but not to its end keeps its snapshot alive).
+    func resetAll() {
+        for s in statements.values { s.reset() }
+    }
+
     var changes: Int { Int(sqlite3_changes(handle)) }
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 

@@ -186,6 +186,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
                 let e = publicError(error)
                 results = group.map { _ in .failure(e) }
             }
+            writer.resetAll()
             for (p, r) in zip(group, results) { p.continuation.resume(with: r) }
         }
     }
@@ -396,7 +397,10 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
             DispatchQueue.global().async { [self] in
                 cont.resume(with: Result {
                     let conn = try readers.withLock { $0.popLast() } ?? Connection(path: path, readOnly: true)
-                    defer { readers.withLock { if $0.count < 8 { $0.append(conn) } } }
+                    defer {
+                        conn.resetAll()
+                        readers.withLock { if $0.count < 8 { $0.append(conn) } }
+                    }
                     do {
                         return try body(conn)
                     } catch let e as SQLiteError {
