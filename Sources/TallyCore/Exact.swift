@@ -38,14 +38,24 @@ public enum Exact {
         var seenDigit = false
         var seenPoint = false
         var overflow = false
+        var pendingZeros = 0  // fraction zeros not yet multiplied in (trailing zeros never overflow)
         while i < n {
             let c = u[i]
             if c >= 48 && c <= 57 {
                 seenDigit = true
-                if seenPoint { fractionDigits += 1 }
-                let (m, o1) = digits.multipliedReportingOverflow(by: 10)
-                let (a, o2) = m.addingReportingOverflow(Int64(c - 48))
-                if o1 || o2 { overflow = true } else { digits = a }
+                if seenPoint && c == 48 {
+                    pendingZeros += 1
+                    i += 1
+                    continue
+                }
+                for _ in 0..<(seenPoint ? pendingZeros + 1 : 1) {
+                    let (m, o) = digits.multipliedReportingOverflow(by: 10)
+                    if o { overflow = true } else { digits = m }
+                }
+                if seenPoint { fractionDigits += pendingZeros + 1 }
+                pendingZeros = 0
+                let (a, o2) = digits.addingReportingOverflow(Int64(c - 48))
+                if o2 { overflow = true } else { digits = a }
             } else if c == 46 && !seenPoint {
                 seenPoint = true
             } else { break }

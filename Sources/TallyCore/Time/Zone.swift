@@ -25,9 +25,20 @@ public struct Zone: Sendable, Hashable, CustomStringConvertible {
         self.init(identifier: canonical, timeZone: tz)
     }
 
+    /// Every zone name Foundation knows plus every name of the system tz database (on Linux,
+    /// `knownTimeZoneIdentifiers` omits current names such as `Asia/Kolkata`).
     private static let lowercasedIndex: [String: String] = {
         var index: [String: String] = [:]
         for id in TimeZone.knownTimeZoneIdentifiers { index[id.lowercased()] = id }
+        let root = "/usr/share/zoneinfo/"
+        if let walker = FileManager.default.enumerator(atPath: root) {
+            while let rel = walker.nextObject() as? String {
+                guard let first = rel.unicodeScalars.first, CharacterSet.uppercaseLetters.contains(first),
+                      !rel.hasPrefix("posix"), !rel.hasPrefix("right"), !rel.contains("."), index[rel.lowercased()] == nil,
+                      TimeZone(identifier: rel) != nil else { continue }
+                index[rel.lowercased()] = rel
+            }
+        }
         return index
     }()
 
