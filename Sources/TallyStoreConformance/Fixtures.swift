@@ -41,7 +41,7 @@ extension UsageStoreConformance {
     /// Deterministic events over both products, three days from `t0 - 1h`; no ids.
     /// `big` puts 2^53 + 1 in the `cost` of every 37th event.
     static func sampleEvents(count: Int, seed: UInt64, big: Bool = true) -> [UsageEvent] {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededRandom(seed: seed)
         var out: [UsageEvent] = []
         out.reserveCapacity(count)
         for i in 0..<count {
@@ -151,15 +151,3 @@ struct ExactRow: Equatable, CustomStringConvertible {
     var description: String { "(\(bucket), \(account.map(\.description) ?? "-"), \(groups), \(metrics))" }
 }
 
-/// A small deterministic generator, so a failing check fails the same way every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

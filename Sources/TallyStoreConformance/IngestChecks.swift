@@ -261,7 +261,7 @@ extension UsageStoreConformance {
     public func largeBatch() async throws {
         let t0 = Self.t0
         let count = 100_000
-        var rng = SplitMix64(seed: 99)
+        var rng = SeededRandom(seed: 99)
         var events: [UsageEvent] = []
         events.reserveCapacity(count)
         for i in 0..<count {

@@ -20,19 +20,6 @@ struct RenderCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { "\(value)e-\(scale)/\(divisor) to \(decimals) decimals" }
 }
 
-/// SplitMix64: a small seeded generator, so the data is the same on every run and platform.
-private struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: UInt64) -> UInt64 { next() % n }
-}
-
 @Suite("Exact")
 struct ExactTests {
     static let gib: Int64 = 1 << 30
@@ -219,12 +206,12 @@ struct ExactTests {
     /// computed independently with Foundation's `Decimal` (base-10, no binary floating point)
     /// from the generated digits, never from Tally's parser.
     @Test func millionCostsSumExactly() throws {
-        var rng = SplitMix64(state: 0x7A11_7A11)
+        var rng = SeededRandom(seed: 0x7A11_7A11)
         var exactSum: Int64 = 0
         var decimalSum = Decimal(0)
         for i in 0..<1_000_000 {
             // Up to 99,999.999999 with 0...6 decimals actually written (some with trailing zeros).
-            let whole = rng.below(100_000)
+            let whole: UInt64 = rng.below(100_000)
             let written = Int(rng.below(7))
             let fraction = rng.below(UInt64(Exact.pow10(written)))
             var text = String(whole)

@@ -1,4 +1,5 @@
 import Testing
+import TallyCore
 
 @testable import TallyIngest
 
@@ -372,18 +373,6 @@ struct SquidDecoderTests {
 
     // MARK: Robustness
 
-    /// A small deterministic generator (SplitMix64), so failures reproduce.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Any record must satisfy what a real one does, whatever bytes it came from.
     static func checkInvariants(_ result: SquidLineResult) {
         switch result {
@@ -402,7 +391,7 @@ struct SquidDecoderTests {
     }
 
     @Test func randomMutationsNeverTrap() throws {
-        var rng = SeededGenerator(state: 0x5EED_2026)
+        var rng = SeededRandom(seed: 0x5EED_2026)
         let custom = try SquidLogFormat(logformat: Self.tallyFormat)
         let common = try SquidLogFormat(logformat: "combined")
         let seeds: [[UInt8]] =

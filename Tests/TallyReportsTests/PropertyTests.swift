@@ -6,21 +6,6 @@ import TallyStore
 
 @testable import TallyReports
 
-/// SplitMix64: a small seeded generator, so the data is the same on every run and platform.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    mutating func below(_ n: Int64) -> Int64 { Int64(next() % UInt64(n)) }
-    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-}
 
 /// Epoch seconds of an RFC 3339 literal, computed with Foundation (not Tally's parser).
 func utc(_ text: String) -> Int64 {
