@@ -102,18 +102,25 @@ public struct ReportEngine: Sendable {
                 start = s
                 skip = k
             }
+            // Rows of the current bucket already handed out, on this page or earlier ones.
+            var bucketStart = start
+            var doneInBucket = 0
             try await stream(query, spec: spec, plan: plan, startingAt: start) { chunk in
                 for row in chunk {
-                    if row.start == start && skip > 0 {
-                        skip -= 1
+                    if row.start != bucketStart {
+                        bucketStart = row.start
+                        doneInBucket = 0
+                    }
+                    if doneInBucket < skip && row.start == start {
+                        doneInBucket += 1
                         continue
                     }
                     if let limit, rows.count == limit {
-                        let skipped = rows.reversed().prefix { $0.start == row.start }.count + (row.start == start ? (skipInitial(cursor, start)) : 0)
-                        next = .bucket(start: row.start, skip: skipped)
+                        next = .bucket(start: row.start, skip: doneInBucket)
                         return false
                     }
                     rows.append(row)
+                    doneInBucket += 1
                 }
                 return true
             }
@@ -132,11 +139,6 @@ public struct ReportEngine: Sendable {
             }
         }
         return ReportResult(query: query, metrics: selectedMetrics(query, spec), rows: rows, plan: plan, completeUntil: completeUntil(query), nextCursor: next)
-    }
-
-    private func skipInitial(_ cursor: ReportCursor?, _ start: Int64) -> Int {
-        if case .bucket(let s, let k)? = cursor, s == start { return k }
-        return 0
     }
 
     /// Streams rows in default order, a slice of buckets at a time, so large reports never sit in memory.
@@ -203,17 +205,7 @@ public struct ReportEngine: Sendable {
             for r in stored {
                 let idx = ReportEngine.bucketIndex(of: r.bucket, in: b, from: first, to: last)
                 let k = Key(bucket: idx, account: r.account, groups: r.groups)
-                let values = metricIndexes.map { r.metrics[$0] }
-                if var s = sums[k] {
-                    for i in s.indices {
-                        let (v, o) = s[i].addingReportingOverflow(values[i])
-                        if o { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
-                        s[i] = v
-                    }
-                    sums[k] = s
-                } else {
-                    sums[k] = values
-                }
+                try sums.addExactly(metricIndexes.map { r.metrics[$0] }, at: k)
             }
             if fill {
                 for i in first..<last where sums[Key(bucket: i, account: nil, groups: [])] == nil {

@@ -6,6 +6,18 @@ enum SQLArgument: Equatable, Sendable {
     case text(String)
 }
 
+extension Statement {
+    /// Binds arguments to parameters 1, 2, ... in order.
+    func bind(_ args: [SQLArgument]) {
+        for (i, a) in args.enumerated() {
+            switch a {
+            case .int(let v): bind(Int32(i + 1), v)
+            case .text(let v): bind(Int32(i + 1), v)
+            }
+        }
+    }
+}
+
 /// Pure SQL builders, tested as (sql, arguments) pairs without a database.
 enum SQLiteQueryBuilder {
     /// The aggregate read of a store query over its tier's table.

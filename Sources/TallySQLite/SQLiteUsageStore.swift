@@ -324,12 +324,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         let (sql, args) = SQLiteQueryBuilder.aggregate(q, layout: layout)
         return try await onReader { conn in
             let stmt = try conn.prepare(sql)
-            for (i, a) in args.enumerated() {
-                switch a {
-                case .int(let v): stmt.bind(Int32(i + 1), v)
-                case .text(let v): stmt.bind(Int32(i + 1), v)
-                }
-            }
+            stmt.bind(args)
             var rows: [StoreRow] = []
             let g = q.groupBy.count
             let offset: Int32 = q.groupByAccount ? 2 : 1
@@ -372,12 +367,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         let (sql, args) = SQLiteQueryBuilder.aggregate(q, layout: try layout(q.product))
         return try await onReader { conn in
             let s = try conn.prepare("EXPLAIN QUERY PLAN " + sql)
-            for (i, a) in args.enumerated() {
-                switch a {
-                case .int(let v): s.bind(Int32(i + 1), v)
-                case .text(let v): s.bind(Int32(i + 1), v)
-                }
-            }
+            s.bind(args)
             var lines: [String] = []
             while try s.step() { lines.append(s.text(3)) }
             return lines

@@ -32,12 +32,17 @@ public struct TokenTable: Sendable {
     /// `sha256:<hex>` in the configuration is taken as an already hashed token.
     public static func digest(_ token: String) -> String {
         if token.hasPrefix("sha256:") { return String(token.dropFirst(7)).lowercased() }
-        return SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        return sha256Hex(token)
+    }
+
+    static func sha256Hex(_ s: String) -> String {
+        SHA256.hash(data: Data(s.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     public func principal(bearer token: String) -> Principal? {
         guard !token.isEmpty, token.utf8.count <= 512 else { return nil }
-        return principals[SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()]
+        // A presented token is always hashed, even one spelled `sha256:...`.
+        return principals[TokenTable.sha256Hex(token)]
     }
 }
 

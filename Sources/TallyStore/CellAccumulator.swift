@@ -17,19 +17,10 @@ public struct CellAccumulator: Sendable {
 
     public init() {}
 
-    /// Adds an event unless `isDuplicate` says its key was seen; throws on Int64 overflow.
+    /// Adds an event to its cell; throws on Int64 overflow.
     public mutating func add(_ e: UsageEvent) throws(StoreError) {
         let key = CellKey(account: e.account, product: e.product, quarter: floorDiv(e.time, 900) * 900, dimensions: e.dimensions)
-        if var m = cells[key] {
-            for i in 0..<min(m.count, e.metrics.count) {
-                let (s, o) = m[i].addingReportingOverflow(e.metrics[i])
-                if o { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
-                m[i] = s
-            }
-            cells[key] = m
-        } else {
-            cells[key] = e.metrics
-        }
+        try cells.addExactly(e.metrics, at: key)
         accepted += 1
     }
 

@@ -41,16 +41,7 @@ public final class MemoryUsageStore: UsageStore {
                 for tier in Tier.allCases {
                     var k = key
                     k.quarter = floorDiv(key.quarter, tier.seconds) * tier.seconds
-                    if var m = tiers[tier]?[k] {
-                        for i in m.indices {
-                            let (v, o) = m[i].addingReportingOverflow(metrics[i])
-                            if o { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
-                            m[i] = v
-                        }
-                        tiers[tier]![k] = m
-                    } else {
-                        tiers[tier, default: [:]][k] = metrics
-                    }
+                    try tiers[tier, default: [:]].addExactly(metrics, at: k)
                 }
             }
             // Nothing above threw: publish the whole batch at once.
@@ -72,16 +63,7 @@ public final class MemoryUsageStore: UsageStore {
         for (k, m) in cells where k.product == q.product && k.quarter >= q.from && k.quarter < q.to && accounts.contains(k.account) {
             if !q.filters.allSatisfy({ $0.value.contains(k.dimensions[$0.key]) }) { continue }
             let g = GroupKey(bucket: k.quarter, account: q.groupByAccount ? k.account : nil, groups: q.groupBy.map { k.dimensions[$0] })
-            if var s = sums[g] {
-                for i in s.indices {
-                    let (v, o) = s[i].addingReportingOverflow(m[i])
-                    if o { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
-                    s[i] = v
-                }
-                sums[g] = s
-            } else {
-                sums[g] = m
-            }
+            try sums.addExactly(m, at: g)
         }
         return sums.map { StoreRow(bucket: $0.key.bucket, account: $0.key.account, groups: $0.key.groups, metrics: $0.value) }
             .sorted(by: StoreRow.precedes)

@@ -33,8 +33,7 @@ struct Report: AsyncParsableCommand {
         guard let b = Bucket(rawValue: bucket) else { throw ValidationError("--bucket must be one of 15m, hour, day, week, month, total") }
         guard let ws = WeekStart(name: weekStart) else { throw ValidationError("unknown --week-start \"\(weekStart)\"") }
         func instant(_ s: String, _ name: String) throws -> Int64 {
-            if let d = CivilDate(iso: s) { return zone.startOfDay(d) }
-            if let t = RFC3339.parse(s) { return t }
+            if let t = zone.instant(parsing: s) { return t }
             throw ValidationError("--\(name) must be an RFC 3339 instant or YYYY-MM-DD")
         }
         var q = ReportQuery(accounts: scope == "node" ? [acct.id] : config.accounts.subtree(of: acct.id), product: product,

@@ -142,6 +142,12 @@ extension Zone {
         return naive - offset(at: naive)
     }
 
+    /// A report range end: an RFC 3339 instant, or `YYYY-MM-DD` meaning that date's first instant here.
+    public func instant(parsing text: String) -> Int64? {
+        if let d = CivilDate(iso: text) { return startOfDay(d) }
+        return RFC3339.parse(text)
+    }
+
     /// The local date at an instant.
     public func date(at instant: Int64) -> CivilDate {
         CivilDate(dayNumber: floorDiv(instant + offset(at: instant), 86400))

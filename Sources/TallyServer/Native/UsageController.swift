@@ -22,7 +22,7 @@ struct UsageController {
             throw NativeError(.forbidden, "forbidden", "service tokens may only ingest; read with an account token")
         }
         let parsed = try UsageRequest.parse(request.uri.queryParameters, caller: caller, runtime: runtime)
-        var query = parsed.query
+        let query = parsed.query
         let csv = request.uri.queryParameters["format"].map { $0 == "csv" } ?? (request.headers[.accept]?.contains("text/csv") ?? false)
         do {
             _ = try runtime.engine.describe(query)
@@ -31,7 +31,6 @@ struct UsageController {
         }
         defer { runtime.metrics.reportLatency.record(ContinuousClock.now - started) }
         if csv {
-            query.sort = parsed.query.sort
             let engine = runtime.engine
             let logger = context.logger
             let q = query
@@ -125,8 +124,7 @@ struct UsageRequest {
                 problems.append((name, "required: an RFC 3339 instant or a YYYY-MM-DD date"))
                 return nil
             }
-            if let d = CivilDate(iso: v) { return zone.startOfDay(d) }
-            if let t = RFC3339.parse(v) { return t }
+            if let t = zone.instant(parsing: v) { return t }
             problems.append((name, "\"\(v.prefix(64))\" is neither an RFC 3339 instant nor a YYYY-MM-DD date"))
             return nil
         }
