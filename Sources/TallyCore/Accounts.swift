@@ -30,6 +30,12 @@ public struct Account: Sendable, Equatable {
 }
 
 /// The account tree with lookups by every identifier kind and subtree queries.
+/// Which of an account's identifiers a face names it by.
+public enum IdentifierKind: Sendable, CaseIterable {
+    /// `id`, `username` or `hash` (the native API and ingest).
+    case any, id, hash, username, packageKey
+}
+
 public struct AccountDirectory: Sendable {
     /// Accounts in depth-first configuration order.
     public let accounts: [Account]
@@ -58,6 +64,17 @@ public struct AccountDirectory: Sendable {
 
     /// The account whose `id`, `username` or `hash` is `identifier`.
     public func resolve(_ identifier: String) -> Account? { byIdentifier[identifier].map { accounts[$0] } }
+
+    /// The account that holds `identifier` as the given kind of identifier.
+    public func resolve(_ identifier: String, as kind: IdentifierKind) -> Account? {
+        switch kind {
+        case .any: resolve(identifier)
+        case .id: self[identifier]
+        case .hash: account(hash: identifier)
+        case .username: account(username: identifier)
+        case .packageKey: account(packageKey: identifier)
+        }
+    }
 
     public func account(hash: String) -> Account? { accounts.first { $0.hash == hash } }
     public func account(packageKey: String) -> Account? { accounts.first { $0.packageKey == packageKey } }

@@ -109,7 +109,7 @@ struct UsageRequest {
         }
         let scope = params["scope"] ?? "subtree"
         if scope != "subtree" && scope != "node" { problems.append(("scope", "expected subtree or node")) }
-        let accounts = scope == "node" ? [accountID] : runtime.config.accounts.subtree(of: accountID)
+        let accounts = scope == "node" ? [accountID] : runtime.directory.subtree(of: accountID)
 
         let catalog = runtime.config.products
         let product = params["product"] ?? (catalog.products.count == 1 ? catalog.products[0].name : "")
