@@ -25,6 +25,8 @@ public struct ReportQuery: Sendable, Equatable {
     public var groupBy: [String] = []
     /// Dimension → accepted values (OR within a dimension, AND across dimensions).
     public var filters: [String: [String]] = [:]
+    /// Dimension → rejected values (AND with `filters`): usage whose value is listed is left out.
+    public var exclusions: [String: [String]] = [:]
     /// Metrics to return, in order; empty means every metric of the product.
     public var metrics: [String] = []
     /// Emit a zero row for every bucket that has no usage (without group-by or account split).
@@ -57,6 +59,9 @@ public struct ReportQuery: Sendable, Equatable {
         if Set(groupBy).count != groupBy.count { problems.append(QueryProblem("group_by", "a dimension is listed twice")) }
         for f in filters.keys.sorted() where spec.dimensionIndex(f) == nil {
             problems.append(QueryProblem("filter[\(f)]", "unknown dimension \"\(f)\" of \(product) (expected: \(spec.dimensions.joined(separator: ", ")))"))
+        }
+        for f in exclusions.keys.sorted() where spec.dimensionIndex(f) == nil {
+            problems.append(QueryProblem("exclude[\(f)]", "unknown dimension \"\(f)\" of \(product) (expected: \(spec.dimensions.joined(separator: ", ")))"))
         }
         for m in metrics where spec.metricIndex(m) == nil {
             problems.append(QueryProblem("metrics", "unknown metric \"\(m)\" of \(product) (expected: \(spec.metrics.map(\.name).joined(separator: ", ")))"))

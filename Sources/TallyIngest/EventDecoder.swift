@@ -1,4 +1,5 @@
 import TallyCore
+import TallyStore
 
 /// A reason one input line (or CSV row, or array element) was refused; `line` counts from 1.
 public struct EventProblem: Error, Sendable, Equatable, CustomStringConvertible {
@@ -13,9 +14,17 @@ public struct EventProblem: Error, Sendable, Equatable, CustomStringConvertible 
 
 /// Events decoded from one input, and every problem found in it.
 public struct DecodedBatch: Sendable {
-    public var events: [UsageEvent] = []
+    public var columns: EventColumns
     public var problems: [EventProblem] = []
-    public init() {}
+    /// Lines read (events, problems and blank lines).
+    public var lines = 0
+
+    public init(metricStride: Int = ProductSpec.maxMetrics) {
+        columns = EventColumns(metricStride: metricStride)
+    }
+
+    /// The events one by one (built on each call; prefer `columns`).
+    public var events: [UsageEvent] { columns.events }
 }
 
 /// Turns loose event fields into a validated `UsageEvent`: resolves the account, checks the
@@ -37,6 +46,9 @@ public struct EventValidator: Sendable {
         self.scope = scope
         self.now = now
     }
+
+    /// Metric values kept per event in decoded columns: the most any product has.
+    public var metricStride: Int { max(1, catalog.products.map(\.metrics.count).max() ?? 1) }
 
     /// Strict fields: an unknown dimension or metric is an error unless `ignoreUnknown`
     /// (CloudEvents `data`, which commonly carries more than is metered).
@@ -225,17 +237,22 @@ public struct EventValidator: Sendable {
 /// Decoders of whole inputs into validated events (every problem collected, line numbered).
 public enum EventDecoder {
     /// Native events: NDJSON (one object per line) or one JSON array of objects.
+    ///
+    /// Lines of the usual shape take `NativeFastPath`; the rest the general parser and validator.
     public static func native(_ body: UnsafeBufferPointer<UInt8>, validator: EventValidator, firstLine: Int = 1) -> DecodedBatch {
-        objects(body, firstLine: firstLine, validate: validator.native)
+        var fast = NativeFastPath(validator: validator)
+        return objects(body, validator: validator, firstLine: firstLine, fast: { fast.decode($0, into: &$1) }, validate: validator.native)
     }
 
     /// CloudEvents: one event object, a JSON array of them (the batch content type), or NDJSON.
     public static func cloudEvents(_ body: UnsafeBufferPointer<UInt8>, validator: EventValidator, firstLine: Int = 1) -> DecodedBatch {
-        objects(body, firstLine: firstLine, validate: validator.cloudEvent)
+        objects(body, validator: validator, firstLine: firstLine, fast: { _, _ in false }, validate: validator.cloudEvent)
     }
 
-    static func objects(_ body: UnsafeBufferPointer<UInt8>, firstLine: Int, validate: (JSONValue) -> Result<UsageEvent, EventRejection>) -> DecodedBatch {
-        var out = DecodedBatch()
+    static func objects(_ body: UnsafeBufferPointer<UInt8>, validator: EventValidator, firstLine: Int,
+                        fast: (UnsafeBufferPointer<UInt8>, inout EventColumns) -> Bool,
+                        validate: (JSONValue) -> Result<UsageEvent, EventRejection>) -> DecodedBatch {
+        var out = DecodedBatch(metricStride: validator.metricStride)
         var start = 0
         while start < body.count, [32, 9, 10, 13].contains(body[start]) { start += 1 }
         if start < body.count, body[start] == 91 {  // a JSON array: elements are numbered from 1
@@ -245,19 +262,18 @@ public enum EventDecoder {
             case .success: out.problems.append(EventProblem(line: 1, message: "expected an array of events"))
             case .failure(let e): out.problems.append(EventProblem(line: 1, message: e.description))
             }
+            out.lines = 1
             return out
         }
         var line = firstLine
         var lineStart = 0
-        var i = 0
         let n = body.count
         while lineStart < n {
-            i = lineStart
-            while i < n, body[i] != 10 { i += 1 }
+            let i = body[lineStart...].firstIndex(of: 10) ?? n
             var lineEnd = i
             if lineEnd > lineStart, body[lineEnd - 1] == 13 { lineEnd -= 1 }
             let slice = UnsafeBufferPointer(rebasing: body[lineStart..<lineEnd])
-            if !slice.allSatisfy({ $0 == 32 || $0 == 9 }) {
+            if !fast(slice, &out.columns), !slice.allSatisfy({ $0 == 32 || $0 == 9 }) {
                 switch Result(catching: { () throws(JSONError) -> JSONValue in try JSONParser.parse(slice) }) {
                 case .success(let v): append(validate(v), line: line, to: &out)
                 case .failure(let e): out.problems.append(EventProblem(line: line, message: e.description))
@@ -266,12 +282,13 @@ public enum EventDecoder {
             line += 1
             lineStart = i + 1
         }
+        out.lines = line - firstLine
         return out
     }
 
     static func append(_ r: Result<UsageEvent, EventRejection>, line: Int, to out: inout DecodedBatch) {
         switch r {
-        case .success(let e): out.events.append(e)
+        case .success(let e): out.columns.append(e)
         case .failure(let m): out.problems.append(EventProblem(line: line, message: m.message))
         }
     }
@@ -279,7 +296,7 @@ public enum EventDecoder {
     /// CSV with a header naming its columns: `time`, `account`, `product`, optional `id` and
     /// `source`, and any dimension or metric names. Empty cells are absent values.
     public static func csv(_ text: String, validator: EventValidator) -> DecodedBatch {
-        var out = DecodedBatch()
+        var out = DecodedBatch(metricStride: validator.metricStride)
         let records = CSV.parse(text)
         guard let header = records.first else { return out }
         let known: Set<String> = ["time", "account", "product", "id", "source"]

@@ -30,19 +30,21 @@ public struct IngestSummary: Sendable, Equatable {
     }
 }
 
-/// Loads files of events straight into a store, in batches, decoding on every core.
+/// Loads files of events straight into a store, decoding on every core while the store commits.
 ///
-/// Lines that fail validation are skipped and reported (with file and line) in the summary;
-/// everything valid is committed. Events with ids are deduplicated, so rerunning a file
-/// with ids counts nothing twice.
+/// The file is read in blocks cut at line ends; each block is decoded in a child task into
+/// columns, blocks are merged in order into batches of about `commitEvents`, and one batch is
+/// committed while the next is decoded. Lines that fail validation are skipped and reported
+/// (with file and line) in the summary; everything valid is committed. Events with ids are
+/// deduplicated, so rerunning a file with ids counts nothing twice.
 public struct FileIngestor: Sendable {
     public let store: any UsageStore
     public let validator: EventValidator
     public let dedupWindow: Int64
     public let now: Int64
-    /// Lines per decode chunk (one chunk per core at a time), and events per commit.
-    public var chunkLines = 65_536
-    public var commitEvents = 262_144
+    /// Bytes per decode block, and events per commit.
+    public var blockBytes = 4 << 20
+    public var commitEvents = 500_000
 
     public init(store: any UsageStore, validator: EventValidator, dedupWindow: Int64, now: Int64) {
         self.store = store
@@ -53,83 +55,104 @@ public struct FileIngestor: Sendable {
 
     /// Reads `path` and commits its events; `progress` gets (bytes done, bytes total).
     public func ingest(path: String, format: FileFormat, progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> IngestSummary {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw IngestError("cannot read \(path)")
-        }
         var summary = IngestSummary()
         if format == .csv {
+            guard let data = FileManager.default.contents(atPath: path) else { throw IngestError("cannot read \(path)") }
             let decoded = EventDecoder.csv(String(decoding: data, as: UTF8.self), validator: validator)
-            summary.lines = decoded.events.count + decoded.problems.count
-            try await commit(decoded, path: path, into: &summary)
+            summary.lines = decoded.columns.count + decoded.problems.count
+            note(decoded.problems, path: path, lineBase: 0, into: &summary)
+            if !decoded.columns.isEmpty { summary.add(try await commit(decoded.columns)) }
             progress(data.count, data.count)
             return summary
         }
-        // Split at line boundaries into chunks, decode chunks in parallel, commit in order.
-        let chunks: [(Range<Int>, Int)] = data.withUnsafeBytes { raw in
-            var out: [(Range<Int>, Int)] = []
-            var start = 0
-            var line = 1
-            var count = 0
-            for i in 0..<raw.count where raw[i] == 10 {
-                count += 1
-                if count == chunkLines {
-                    out.append((start..<(i + 1), line))
-                    line += count
-                    count = 0
-                    start = i + 1
-                }
-            }
-            if start < raw.count { out.append((start..<raw.count, line)) }
-            return out
-        }
+        guard let file = FileHandle(forReadingAtPath: path) else { throw IngestError("cannot read \(path)") }
+        defer { try? file.close() }
+        let total = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
         let v = validator
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        var pending = DecodedBatch()
-        var next = 0
-        try await withThrowingTaskGroup(of: (Int, DecodedBatch).self) { group in
-            var results: [Int: DecodedBatch] = [:]
+        let cloudEvents = format == .cloudevents
+        var reader = BlockReader(file: file, blockBytes: blockBytes)
+        var pending = EventColumns(metricStride: v.metricStride)
+        var committing: Task<IngestReceipt, any Error>?
+        var lineBase = 0
+        var bytesDone = 0
+        try await withThrowingTaskGroup(of: (Int, DecodedBatch, Int).self) { group in
+            var results: [Int: (DecodedBatch, Int)] = [:]
             var launched = 0
-            func launch() {
-                guard launched < chunks.count else { return }
-                let (range, firstLine) = chunks[launched]
+            var next = 0
+            func launch() throws {
+                guard let block = try reader.next() else { return }
                 let index = launched
-                let slice = data.subdata(in: range)
-                group.addTask {
-                    let d = slice.withUnsafeBytes { raw in
-                        let b = raw.bindMemory(to: UInt8.self)
-                        return format == .cloudevents ? EventDecoder.cloudEvents(b, validator: v, firstLine: firstLine) : EventDecoder.native(b, validator: v, firstLine: firstLine)
-                    }
-                    return (index, d)
-                }
                 launched += 1
-            }
-            for _ in 0..<(cores + 1) { launch() }
-            while let (i, d) = try await group.next() {
-                results[i] = d
-                while let d = results.removeValue(forKey: next) {
-                    pending.events += d.events
-                    pending.problems += d.problems
-                    summary.lines += d.events.count + d.problems.count
-                    if pending.events.count >= commitEvents {
-                        try await commit(pending, path: path, into: &summary)
-                        pending = DecodedBatch()
+                group.addTask {
+                    let d = block.withUnsafeBytes { raw in
+                        let b = raw.bindMemory(to: UInt8.self)
+                        return cloudEvents ? EventDecoder.cloudEvents(b, validator: v) : EventDecoder.native(b, validator: v)
                     }
-                    progress(chunks[next].0.upperBound, data.count)
+                    return (index, d, block.count)
+                }
+            }
+            for _ in 0..<(ProcessInfo.processInfo.activeProcessorCount + 1) { try launch() }
+            while let (i, d, size) = try await group.next() {
+                results[i] = (d, size)
+                while let (d, size) = results.removeValue(forKey: next) {
                     next += 1
-                    launch()
+                    try launch()
+                    summary.lines += d.columns.count + d.problems.count
+                    note(d.problems, path: path, lineBase: lineBase, into: &summary)
+                    lineBase += d.lines
+                    pending.append(contentsOf: d.columns)
+                    if pending.count >= commitEvents {
+                        if let c = committing { summary.add(try await c.value) }
+                        let batch = pending
+                        committing = Task { try await commit(batch) }
+                        pending = EventColumns(metricStride: v.metricStride)
+                    }
+                    bytesDone += size
+                    progress(bytesDone, total)
                 }
             }
         }
-        try await commit(pending, path: path, into: &summary)
+        if let c = committing { summary.add(try await c.value) }
+        if !pending.isEmpty { summary.add(try await commit(pending)) }
         return summary
     }
 
-    private func commit(_ d: DecodedBatch, path: String, into summary: inout IngestSummary) async throws {
-        summary.rejected += d.problems.count
-        for p in d.problems.prefix(max(0, 100 - summary.problems.count)) { summary.problems.append("\(path):\(p.line): \(p.message)") }
-        guard !d.events.isEmpty else { return }
-        let receipt = try await store.commit(IngestBatch(events: d.events, receivedAt: now), dedupWindow: dedupWindow)
-        summary.add(receipt)
+    private func commit(_ columns: EventColumns) async throws -> IngestReceipt {
+        try await store.commit(IngestBatch(columns: columns, receivedAt: now), dedupWindow: dedupWindow)
+    }
+
+    /// Counts rejected lines and keeps the first 100 for the summary, numbered in the whole file.
+    private func note(_ problems: [EventProblem], path: String, lineBase: Int, into summary: inout IngestSummary) {
+        summary.rejected += problems.count
+        for p in problems.prefix(max(0, 100 - summary.problems.count)) { summary.problems.append("\(path):\(p.line + lineBase): \(p.message)") }
+    }
+}
+
+/// Reads a file in blocks that end at a line end (the last block may end without one).
+struct BlockReader {
+    let file: FileHandle
+    let blockBytes: Int
+    private var carry = Data()
+
+    init(file: FileHandle, blockBytes: Int) {
+        self.file = file
+        self.blockBytes = blockBytes
+    }
+
+    /// The next block, or nil at the end of the file.
+    mutating func next() throws -> Data? {
+        var block = carry
+        carry = Data()
+        while true {
+            guard let more = try file.read(upToCount: blockBytes), !more.isEmpty else {
+                return block.isEmpty ? nil : block
+            }
+            block.append(more)
+            if let end = block.lastIndex(of: 10) {
+                carry = Data(block[(end + 1)...])
+                return Data(block[..<(end + 1)])
+            }
+        }
     }
 }
 

@@ -189,17 +189,20 @@ public struct ReportEngine: Sendable {
                           groupByAccount: query.groupByAccount, groupBy: query.groupBy.compactMap { spec.dimensionIndex($0) }, filters: filters)
     }
 
-    private func stream(_ query: ReportQuery, spec: ProductSpec, plan: ReportPlan, startingAt: Int64, _ body: ([ReportRow]) async throws -> Bool) async throws {
+    private func stream(_ asked: ReportQuery, spec: ProductSpec, plan: ReportPlan, startingAt: Int64, _ body: ([ReportRow]) async throws -> Bool) async throws {
+        let query = try await resolvingExclusions(asked)
+        // No account, or a filter no value passes: nothing to read (an empty `IN ()` is not portable SQL).
+        let matchesNothing = query.accounts.isEmpty || query.filters.values.contains { $0.isEmpty }
         let b = plan.boundaries
         let metricIndexes = selectedMetrics(query, spec).compactMap { m in spec.metricIndex(m.name) }
         let fill = query.fillGaps && query.groupBy.isEmpty && !query.groupByAccount
         var first = 0
         while first + 1 < b.count && b[first + 1] <= startingAt { first += 1 }
-        if query.accounts.isEmpty && !fill { return }
+        if matchesNothing && !fill { return }
         while first + 1 < b.count {
             let last = min(b.count - 1, first + ReportEngine.slice)
             let sq = storeQuery(query, spec: spec, plan: plan, from: b[first], to: b[last])
-            let stored = query.accounts.isEmpty ? [] : try await store.aggregate(sq)
+            let stored = matchesNothing ? [] : try await store.aggregate(sq)
             struct Key: Hashable { var bucket: Int; var account: String?; var groups: [String] }
             var sums: [Key: [Int64]] = [:]
             for r in stored {

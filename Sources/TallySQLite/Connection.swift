@@ -89,6 +89,9 @@ final class Statement {
 
     func bind(_ i: Int32, _ v: Int64) { sqlite3_bind_int64(pointer, i, v) }
     func bind(_ i: Int32, _ v: String) { sqlite3_bind_text(pointer, i, v, -1, SQLITE_TRANSIENT) }
+    func bind(_ i: Int32, blob v: [UInt8]) {
+        v.withUnsafeBytes { _ = sqlite3_bind_blob64(pointer, i, $0.baseAddress, sqlite3_uint64($0.count), SQLITE_TRANSIENT) }
+    }
 
     /// Steps once; true when a row is available.
     func step() throws -> Bool {
@@ -108,4 +111,9 @@ final class Statement {
         return String(cString: p)
     }
     func isNull(_ col: Int32) -> Bool { sqlite3_column_type(pointer, col) == SQLITE_NULL }
+    /// The bytes of a blob column, valid until the next step or reset.
+    func blob(_ col: Int32) -> UnsafeRawBufferPointer {
+        let p = sqlite3_column_blob(pointer, col)
+        return UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(pointer, col)))
+    }
 }

@@ -11,6 +11,11 @@ import TallyStore
 /// while a transaction is being written share the next transaction (one fsync), each inside
 /// its own savepoint so one bad batch never fails another. Reads use separate read-only
 /// connections, so reports keep answering while ingest writes.
+///
+/// Aggregates are kept as cell blocks (`CellBlock`): one blob per account, product, tier
+/// bucket and commit, merged as they pile up (four fragments of one level become one of the
+/// next), so a commit writes a row per block it touches instead of a row per cell and tier.
+/// Dedup keys are appended as one run per commit and looked up in memory (`DedupIndex`).
 public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
     public let path: String
     let logger: Logger
@@ -18,8 +23,8 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
     private let writer: Connection  // only touched on writerQueue
     private let readers = Mutex<[Connection]>([])
     private let layouts = Mutex<[String: Layout]>([:])
-    private var seriesCache: [SeriesKey: Int64] = [:]  // writerQueue only
-    private var accountIDs: [String: Int64] = [:]  // writerQueue only
+    private var accountIDs: [ExactKey: Int64] = [:]  // writerQueue only
+    private var dedup = DedupIndex()  // writerQueue only
 
     struct Pending {
         var batch: IngestBatch
@@ -28,12 +33,6 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
     }
     private let pending = Mutex<(queue: [Pending], draining: Bool)>(([], false))
 
-    struct SeriesKey: Hashable {
-        var account: Int64
-        var product: String
-        var dims: [String]
-    }
-
     /// Where each product's dimensions and metrics live among the fixed columns.
     struct Layout: Sendable {
         var dimensionColumns: [Int]
@@ -41,6 +40,8 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
     }
 
     static let columns = 8
+    /// Fragments of one level that are merged into one of the next level.
+    static let fanIn = 4
 
     /// Opens (creating when missing) the database at `path`. `synchronous` FULL makes every
     /// acknowledged commit survive power loss, not only a process crash.
@@ -51,29 +52,25 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         writer = try Connection(path: path, readOnly: false)
         try writer.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-65536;")
+        let old = try writer.prepare("SELECT count(*) FROM sqlite_master WHERE name = 'agg_900'")
+        if try old.step(), old.int(0) > 0 {
+            throw StoreError(.layout, "\(path) holds aggregates in the layout of an earlier Tally version; load the usage into a new file")
+        }
+        old.reset()
         try writer.execute(SQLiteUsageStore.schema)
     }
 
-    static var schema: String {
-        let d = (0..<columns).map { "d\($0) TEXT NOT NULL DEFAULT ''" }.joined(separator: ", ")
-        let dk = (0..<columns).map { "d\($0)" }.joined(separator: ", ")
-        let m = (0..<columns).map { "m\($0) INTEGER NOT NULL DEFAULT 0" }.joined(separator: ", ")
-        var sql = """
+    static let schema = """
         CREATE TABLE IF NOT EXISTS layout(product TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, col INTEGER NOT NULL, PRIMARY KEY(product, kind, name)) WITHOUT ROWID, STRICT;
         CREATE TABLE IF NOT EXISTS accounts(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE) STRICT;
-        CREATE TABLE IF NOT EXISTS series(id INTEGER PRIMARY KEY, account INTEGER NOT NULL, product TEXT NOT NULL, \(d), UNIQUE(account, product, \(dk))) STRICT;
-        CREATE TABLE IF NOT EXISTS seen(key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID, STRICT;
-        CREATE INDEX IF NOT EXISTS seen_at ON seen(at);
+        CREATE TABLE IF NOT EXISTS blocks(id INTEGER PRIMARY KEY, account INTEGER NOT NULL, product TEXT NOT NULL, tier INTEGER NOT NULL, bucket INTEGER NOT NULL, level INTEGER NOT NULL, magnitude INTEGER NOT NULL, cells BLOB NOT NULL) STRICT;
+        CREATE INDEX IF NOT EXISTS blocks_key ON blocks(account, product, tier, bucket);
+        CREATE TABLE IF NOT EXISTS seen_keys(id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, keys BLOB NOT NULL) STRICT;
+        CREATE INDEX IF NOT EXISTS seen_keys_at ON seen_keys(at);
         CREATE TABLE IF NOT EXISTS receipts(key TEXT PRIMARY KEY, accepted INTEGER NOT NULL, duplicates INTEGER NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID, STRICT;
         CREATE TABLE IF NOT EXISTS checkpoints(reader TEXT PRIMARY KEY, position TEXT NOT NULL) WITHOUT ROWID, STRICT;
         CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID, STRICT;
-
         """
-        for tier in Tier.allCases {
-            sql += "CREATE TABLE IF NOT EXISTS agg_\(tier.seconds)(series INTEGER NOT NULL, bucket INTEGER NOT NULL, \(m), PRIMARY KEY(series, bucket)) WITHOUT ROWID, STRICT;\n"
-        }
-        return sql
-    }
 
     // MARK: Layout
 
@@ -157,31 +154,52 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
             }
             if group.isEmpty { return }
             var results: [Result<IngestReceipt, any Error>] = []
-            var addedSeries: [SeriesKey] = []
-            var addedAccounts: [String] = []
+            var addedAccounts: [ExactKey] = []
+            let dedupMark = dedup.mark
+            let loadedThrough = dedup.loadedThrough
             do {
                 try writer.execute("BEGIN IMMEDIATE")
+                try loadDedupRuns()
+                var runs: [Int64: [DedupKey]] = [:]
                 for (i, p) in group.enumerated() {
                     try writer.execute("SAVEPOINT b\(i)")
-                    var newSeries: [SeriesKey] = []
-                    var newAccounts: [String] = []
+                    var newAccounts: [ExactKey] = []
+                    var newKeys: [DedupKey] = []
+                    let mark = dedup.mark
                     do {
-                        let r = try write(p.batch, window: p.window, newSeries: &newSeries, newAccounts: &newAccounts)
+                        let r = try write(p.batch, window: p.window, newKeys: &newKeys, newAccounts: &newAccounts)
                         try writer.execute("RELEASE b\(i)")
                         results.append(.success(r))
-                        addedSeries += newSeries
                         addedAccounts += newAccounts
+                        runs[p.batch.receivedAt, default: []] += newKeys
                     } catch {
                         try writer.execute("ROLLBACK TO b\(i); RELEASE b\(i)")
-                        for k in newSeries { seriesCache[k] = nil }
+                        dedup.undo(to: mark)
                         for a in newAccounts { accountIDs[a] = nil }
                         results.append(.failure(publicError(error)))
                     }
                 }
+                var lastRun = dedup.loadedThrough
+                for (at, keys) in runs.sorted(by: { $0.key < $1.key }) where !keys.isEmpty {
+                    let ins = try writer.prepare("INSERT INTO seen_keys(at, keys) VALUES(?, ?)")
+                    ins.bind(1, at)
+                    ins.bind(2, blob: DedupIndex.run(keys))
+                    try ins.run()
+                    lastRun = writer.lastInsertRowID
+                }
+                let last = group[group.count - 1]
+                let cutoff = last.batch.receivedAt - last.window
+                let prune = try writer.prepare("DELETE FROM seen_keys WHERE at <= ?")
+                prune.bind(1, cutoff)
+                try prune.run()
                 try writer.execute("COMMIT")
+                // Every run up to `lastRun` is in the index: the others were read under this write lock.
+                dedup.loadedThrough = lastRun
+                dedup.commit(cutoff: cutoff)
             } catch {
                 try? writer.execute("ROLLBACK")
-                for k in addedSeries { seriesCache[k] = nil }
+                dedup.undo(to: dedupMark)
+                dedup.loadedThrough = loadedThrough
                 for a in addedAccounts { accountIDs[a] = nil }
                 let e = publicError(error)
                 results = group.map { _ in .failure(e) }
@@ -191,18 +209,84 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         }
     }
 
+    /// Adds the dedup runs other writers committed since this one last looked.
+    private func loadDedupRuns() throws {
+        let sel = try writer.prepare("SELECT id, at, keys FROM seen_keys WHERE id > ? ORDER BY id")
+        sel.bind(1, dedup.loadedThrough)
+        while try sel.step() {
+            dedup.load(run: sel.blob(2), at: sel.int(1))
+            dedup.loadedThrough = sel.int(0)
+        }
+    }
+
     /// Maps backend failures to `StoreError`, logging the SQLite text instead of returning it.
     private func publicError(_ error: any Error) -> any Error {
         if error is StoreError { return error }
-        let text = String(describing: error)
-        logger.error("sqlite write failed", metadata: ["store.error": "\(text)"])
-        if text.contains("cannot store REAL") || text.contains("integer overflow") {
-            return StoreError(.overflow, "a metric sum exceeds the 64-bit range")
-        }
+        logger.error("sqlite write failed", metadata: ["store.error": "\(error)"])
         return StoreError(.unavailable, "the store could not commit the batch")
     }
 
-    private func write(_ batch: IngestBatch, window: Int64, newSeries: inout [SeriesKey], newAccounts: inout [String]) throws -> IngestReceipt {
+    /// A series (by number in the batch's columns) in one tier bucket.
+    struct SeriesBucket: Hashable {
+        var series: Int32
+        var bucket: Int64
+    }
+
+    /// Cells keyed by series and bucket, with their sums in one flat array.
+    ///
+    /// Indexed by open addressing with a multiplicative hash seeded per process: a commit
+    /// looks up a cell per event and tier, and Swift's `Dictionary` spends most of that time
+    /// setting up its hasher.
+    struct Cells {
+        let stride: Int
+        private(set) var keys: [SeriesBucket] = []
+        var sums: [Int64] = []
+        private var slots = [Int32](repeating: -1, count: 1 << 10)
+        private var shift: UInt64 = 64 - 10
+        static let seed = UInt64.random(in: 0...UInt64.max) | 1
+
+        init(stride: Int) { self.stride = stride }
+
+        private func home(_ k: SeriesBucket) -> Int {
+            let mixed = (UInt64(bitPattern: k.bucket) ^ (UInt64(UInt32(bitPattern: k.series)) &* 0x9E37_79B9_7F4A_7C15)) &* Cells.seed
+            return Int(truncatingIfNeeded: mixed >> shift)
+        }
+
+        /// Adds `values` to the cell of `key`; throws instead of wrapping a sum.
+        mutating func add(_ key: SeriesBucket, _ values: ArraySlice<Int64>) throws(StoreError) {
+            let mask = slots.count - 1
+            var slot = home(key)
+            while slots[slot] >= 0, keys[Int(slots[slot])] != key { slot = (slot + 1) & mask }
+            var i = Int(slots[slot])
+            if i < 0 {
+                i = keys.count
+                keys.append(key)
+                sums += repeatElement(0, count: stride)
+                slots[slot] = Int32(i)
+                if keys.count * 2 > slots.count { grow() }
+            }
+            var m = i * stride
+            for v in values {
+                let (s, o) = sums[m].addingReportingOverflow(v)
+                if o { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
+                sums[m] = s
+                m += 1
+            }
+        }
+
+        private mutating func grow() {
+            slots = [Int32](repeating: -1, count: slots.count * 2)
+            shift -= 1
+            let mask = slots.count - 1
+            for (i, k) in keys.enumerated() {
+                var slot = home(k)
+                while slots[slot] >= 0 { slot = (slot + 1) & mask }
+                slots[slot] = Int32(i)
+            }
+        }
+    }
+
+    private func write(_ batch: IngestBatch, window: Int64, newKeys: inout [DedupKey], newAccounts: inout [ExactKey]) throws -> IngestReceipt {
         if let key = batch.idempotencyKey {
             let sel = try writer.prepare("SELECT accepted, duplicates FROM receipts WHERE key = ?")
             sel.bind(1, key)
@@ -210,41 +294,30 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
                 return IngestReceipt(accepted: Int(sel.int(0)), duplicates: Int(sel.int(1)), replayed: true)
             }
         }
-        var acc = CellAccumulator()
-        let seen = try writer.prepare("INSERT INTO seen(key, at) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET at = excluded.at WHERE seen.at <= ?3")
-        for e in batch.events {
-            if let k = e.dedupKey {
-                seen.reset()
-                seen.bind(1, k)
-                seen.bind(2, batch.receivedAt)
-                seen.bind(3, batch.receivedAt - window)
-                try seen.run()
-                if writer.changes == 0 {
-                    acc.countDuplicate()
-                    continue
+        let c = batch.columns
+        let cutoff = batch.receivedAt - window
+        var quarters = Cells(stride: c.metricStride)
+        var accepted = 0
+        for i in 0..<c.count {
+            if let k = c.keys[i] {
+                guard dedup.admit(k, at: batch.receivedAt, cutoff: cutoff) else { continue }
+                newKeys.append(k)
+            }
+            try quarters.add(SeriesBucket(series: c.eventSeries[i], bucket: floorDiv(c.times[i], 900) * 900), c.metricValues(at: i))
+            accepted += 1
+        }
+        for tier in Tier.allCases {
+            var cells = quarters
+            if tier != .quarterHour {
+                cells = Cells(stride: c.metricStride)
+                for (i, k) in quarters.keys.enumerated() {
+                    let n = c.seriesMetricCounts[Int(k.series)]
+                    try cells.add(SeriesBucket(series: k.series, bucket: floorDiv(k.bucket, tier.seconds) * tier.seconds), quarters.sums[(i * c.metricStride)..<(i * c.metricStride + n)])
                 }
             }
-            try acc.add(e)
+            try writeBlocks(cells, tier: tier, columns: c, newAccounts: &newAccounts)
         }
-        var upserts: [Statement] = []
-        var lastProduct = ""
-        var layout = Layout(dimensionColumns: [], metricColumns: [])
-        for (key, metrics) in acc.sortedCells() {
-            if key.product != lastProduct {
-                layout = try self.layout(key.product)
-                lastProduct = key.product
-                upserts = try Tier.allCases.map { try writer.prepare(upsertSQL(tier: $0, metricColumns: layout.metricColumns)) }
-            }
-            let series = try seriesID(account: key.account, product: key.product, dims: key.dimensions, layout: layout, newSeries: &newSeries, newAccounts: &newAccounts)
-            for (tier, stmt) in zip(Tier.allCases, upserts) {
-                stmt.reset()
-                stmt.bind(1, series)
-                stmt.bind(2, floorDiv(key.quarter, tier.seconds) * tier.seconds)
-                for (i, v) in metrics.enumerated() { stmt.bind(Int32(3 + i), v) }
-                try stmt.run()
-            }
-        }
-        let receipt = IngestReceipt(accepted: acc.accepted, duplicates: acc.duplicates)
+        let receipt = IngestReceipt(accepted: accepted, duplicates: c.count - accepted)
         if let key = batch.idempotencyKey {
             let ins = try writer.prepare("INSERT INTO receipts(key, accepted, duplicates, at) VALUES(?, ?, ?, ?)")
             ins.bind(1, key)
@@ -253,32 +326,123 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
             ins.bind(4, batch.receivedAt)
             try ins.run()
         }
-        if let c = batch.checkpoint {
+        if let cp = batch.checkpoint {
             let up = try writer.prepare("INSERT INTO checkpoints(reader, position) VALUES(?, ?) ON CONFLICT(reader) DO UPDATE SET position = excluded.position")
-            up.bind(1, c.reader)
-            up.bind(2, c.position)
+            up.bind(1, cp.reader)
+            up.bind(2, cp.position)
             try up.run()
         }
         let meta = try writer.prepare("INSERT INTO meta(key, value) VALUES('last_commit', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
         meta.bind(1, batch.receivedAt)
         try meta.run()
-        if floorMod(batch.receivedAt, 60) == 0 || batch.events.count > 10_000 {
-            let prune = try writer.prepare("DELETE FROM seen WHERE at <= ?")
-            prune.bind(1, batch.receivedAt - window)
-            try prune.run()
-        }
         return receipt
     }
 
-    private func upsertSQL(tier: Tier, metricColumns: [Int]) -> String {
-        let cols = metricColumns.map { "m\($0)" }
-        let params = metricColumns.indices.map { "?\($0 + 3)" }
-        let sets = cols.map { "\($0) = \($0) + excluded.\($0)" }
-        return "INSERT INTO agg_\(tier.seconds)(series, bucket, \(cols.joined(separator: ", "))) VALUES(?1, ?2, \(params.joined(separator: ", "))) ON CONFLICT(series, bucket) DO UPDATE SET \(sets.joined(separator: ", "))"
+    /// The key of one block: account and product (string numbers in the batch) and tier bucket.
+    struct BlockKey: Hashable {
+        var account: Int32
+        var product: Int32
+        var bucket: Int64
     }
 
-    private func accountID(_ name: String, newAccounts: inout [String]) throws -> Int64 {
-        if let id = accountIDs[name] { return id }
+    /// Groups a tier's cells into blocks and writes one fragment per block.
+    private func writeBlocks(_ cells: Cells, tier: Tier, columns c: EventColumns, newAccounts: inout [ExactKey]) throws {
+        var blocks: [BlockKey: [Int]] = [:]
+        for (i, k) in cells.keys.enumerated() {
+            let s = c.series[Int(k.series)]
+            blocks[BlockKey(account: s[0], product: s[1], bucket: k.bucket), default: []].append(i)
+        }
+        var local = [Int32](repeating: -1, count: c.strings.count)
+        for (key, members) in blocks.sorted(by: { ($0.key.account, $0.key.product, $0.key.bucket) < ($1.key.account, $1.key.product, $1.key.bucket) }) {
+            let product = c.strings[Int(key.product)]
+            let layout = try self.layout(product)
+            var block = CellBlock(dimensionColumns: (layout.dimensionColumns.max() ?? -1) + 1, metricColumns: (layout.metricColumns.max() ?? -1) + 1)
+            var touched: [Int32] = []
+            func localNumber(_ n: Int32) -> Int32 {
+                if local[Int(n)] < 0 {
+                    local[Int(n)] = Int32(block.strings.count)
+                    block.strings.append(c.strings[Int(n)])
+                    touched.append(n)
+                }
+                return local[Int(n)]
+            }
+            var empty: Int32 = -1
+            block.dims.reserveCapacity(members.count * block.dimensionColumns)
+            block.sums.reserveCapacity(members.count * block.metricColumns)
+            for i in members {
+                let s = c.series[Int(cells.keys[i].series)]
+                let row = block.dims.count
+                block.dims += repeatElement(-1, count: block.dimensionColumns)
+                for (d, col) in layout.dimensionColumns.enumerated() where s[2 + d] >= 0 { block.dims[row + col] = localNumber(s[2 + d]) }
+                for col in row..<block.dims.count where block.dims[col] < 0 {
+                    if empty < 0 {
+                        empty = Int32(block.strings.count)
+                        block.strings.append("")
+                    }
+                    block.dims[col] = empty
+                }
+                let sums = block.sums.count
+                block.sums += repeatElement(0, count: block.metricColumns)
+                let metricCount = c.seriesMetricCounts[Int(cells.keys[i].series)]
+                for (m, col) in layout.metricColumns.enumerated() where m < metricCount { block.sums[sums + col] = cells.sums[i * cells.stride + m] }
+                block.count += 1
+            }
+            for n in touched { local[Int(n)] = -1 }
+            let account = try accountID(c.strings[Int(key.account)], newAccounts: &newAccounts)
+            try writeFragment(block, account: account, product: product, tier: tier, bucket: key.bucket)
+        }
+    }
+
+    /// Adds a fragment to a block, merging fragments as they pile up, and checks for overflow
+    /// exactly (by merging) whenever the magnitude bounds cannot rule it out.
+    private func writeFragment(_ fragment: CellBlock, account: Int64, product: String, tier: Tier, bucket: Int64) throws {
+        let sel = try writer.prepare("SELECT id, level, magnitude FROM blocks WHERE account = ? AND product = ? AND tier = ? AND bucket = ?")
+        sel.bind(1, account)
+        sel.bind(2, product)
+        sel.bind(3, tier.seconds)
+        sel.bind(4, bucket)
+        var existing: [(id: Int64, level: Int, magnitude: Int64)] = []
+        while try sel.step() { existing.append((sel.int(0), Int(sel.int(1)), sel.int(2))) }
+        var bound = fragment.magnitude
+        for e in existing { bound = bound.addingReportingOverflow(e.magnitude).overflow ? .max : bound + e.magnitude }
+        // Merge the levels that would hold `fanIn` fragments: four of level 0 make one of level 1, and so on.
+        var level = 0
+        while existing.filter({ $0.level == level }).count + 1 >= SQLiteUsageStore.fanIn { level += 1 }
+        var merging = existing.filter { $0.level < level }
+        if bound == .max {  // a sum might overflow: merge everything, which checks exactly
+            merging = existing
+            level = max(level, existing.map(\.level).max() ?? 0)
+        }
+        var block = fragment
+        if !merging.isEmpty {
+            var parts = [fragment]
+            let get = try writer.prepare("SELECT cells FROM blocks WHERE id = ?")
+            let del = try writer.prepare("DELETE FROM blocks WHERE id = ?")
+            for m in merging {
+                get.reset()
+                get.bind(1, m.id)
+                guard try get.step() else { throw StoreError(.unavailable, "a cell block vanished") }
+                parts.append(try CellBlock(decoding: get.blob(0)))
+                del.reset()
+                del.bind(1, m.id)
+                try del.run()
+            }
+            get.reset()
+            block = try CellBlock.merged(parts)
+        }
+        let ins = try writer.prepare("INSERT INTO blocks(account, product, tier, bucket, level, magnitude, cells) VALUES(?, ?, ?, ?, ?, ?, ?)")
+        ins.bind(1, account)
+        ins.bind(2, product)
+        ins.bind(3, tier.seconds)
+        ins.bind(4, bucket)
+        ins.bind(5, Int64(level))
+        ins.bind(6, block.magnitude)
+        ins.bind(7, blob: block.encoded())
+        try ins.run()
+    }
+
+    private func accountID(_ name: String, newAccounts: inout [ExactKey]) throws -> Int64 {
+        if let id = accountIDs[ExactKey(name)] { return id }
         let ins = try writer.prepare("INSERT INTO accounts(name) VALUES(?) ON CONFLICT(name) DO NOTHING")
         ins.bind(1, name)
         try ins.run()
@@ -286,34 +450,9 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         sel.bind(1, name)
         guard try sel.step() else { throw StoreError(.unavailable, "account row missing") }
         let id = sel.int(0)
-        accountIDs[name] = id
-        newAccounts.append(name)
-        return id
-    }
-
-    private func seriesID(account: String, product: String, dims: [String], layout: Layout, newSeries: inout [SeriesKey], newAccounts: inout [String]) throws -> Int64 {
-        let acct = try accountID(account, newAccounts: &newAccounts)
-        var columns = [String](repeating: "", count: SQLiteUsageStore.columns)
-        for (i, v) in dims.enumerated() where i < layout.dimensionColumns.count { columns[layout.dimensionColumns[i]] = v }
-        let key = SeriesKey(account: acct, product: product, dims: columns)
-        if let id = seriesCache[key] { return id }
-        let dk = (0..<SQLiteUsageStore.columns).map { "d\($0)" }.joined(separator: ", ")
-        let ph = (0..<SQLiteUsageStore.columns).map { "?\($0 + 3)" }.joined(separator: ", ")
-        let where_ = (0..<SQLiteUsageStore.columns).map { "d\($0) = ?\($0 + 3)" }.joined(separator: " AND ")
-        let ins = try writer.prepare("INSERT INTO series(account, product, \(dk)) VALUES(?1, ?2, \(ph)) ON CONFLICT DO NOTHING")
-        let sel = try writer.prepare("SELECT id FROM series WHERE account = ?1 AND product = ?2 AND \(where_)")
-        for s in [ins, sel] {
-            s.reset()
-            s.bind(1, acct)
-            s.bind(2, product)
-            for (i, v) in columns.enumerated() { s.bind(Int32(i + 3), v) }
-        }
-        try ins.run()
-        let inserted = writer.changes > 0
-        guard try sel.step() else { throw StoreError(.unavailable, "series row missing") }
-        let id = sel.int(0)
-        seriesCache[key] = id
-        if inserted { newSeries.append(key) }
+        sel.reset()
+        accountIDs[ExactKey(name)] = id
+        newAccounts.append(ExactKey(name))
         return id
     }
 
@@ -321,19 +460,15 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
 
     public func aggregate(_ q: StoreQuery) async throws -> [StoreRow] {
         let layout = try self.layout(q.product)
-        let (sql, args) = SQLiteQueryBuilder.aggregate(q, layout: layout)
+        let (sql, args) = SQLiteQueryBuilder.aggregate(q)
         return try await onReader { conn in
             let stmt = try conn.prepare(sql)
             stmt.bind(args)
-            var rows: [StoreRow] = []
-            let g = q.groupBy.count
-            let offset: Int32 = q.groupByAccount ? 2 : 1
+            var fold = CellFold(query: q, layout: layout)
             while try stmt.step() {
-                let groups = (0..<g).map { stmt.text(offset + Int32($0)) }
-                let metrics = (0..<layout.metricColumns.count).map { stmt.int(offset + Int32(g) + Int32($0)) }
-                rows.append(StoreRow(bucket: stmt.int(0), account: q.groupByAccount ? stmt.text(1) : nil, groups: groups, metrics: metrics))
+                try fold.add(CellBlock(decoding: stmt.blob(2)), account: stmt.text(0), bucket: stmt.int(1))
             }
-            return rows
+            return fold.rows()
         }
     }
 
@@ -364,7 +499,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
 
     /// The query plan SQLite chooses for a store query (`tally report --explain`).
     public func explain(_ q: StoreQuery) async throws -> [String] {
-        let (sql, args) = SQLiteQueryBuilder.aggregate(q, layout: try layout(q.product))
+        let (sql, args) = SQLiteQueryBuilder.aggregate(q)
         return try await onReader { conn in
             let s = try conn.prepare("EXPLAIN QUERY PLAN " + sql)
             s.bind(args)
@@ -395,12 +530,97 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
                         return try body(conn)
                     } catch let e as SQLiteError {
                         logger.error("sqlite read failed", metadata: ["store.error": "\(e)"])
-                        if e.message.contains("overflow") { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
                         throw StoreError(.unavailable, "the store could not answer")
                     }
                 })
             }
         }
+    }
+}
+
+/// Sums the cells of the blocks a query reads into its rows: filters and grouping apply per
+/// cell, through the layout's columns; every sum is checked for overflow.
+struct CellFold {
+    let query: StoreQuery
+    let layout: SQLiteUsageStore.Layout
+    /// Group values and accounts as numbers, compared by exact bytes.
+    private var strings: [String] = []
+    private var numbers: [ExactKey: Int32] = [:]
+    private var rowIndex: [RowKey: Int] = [:]
+    private var keys: [RowKey] = []
+    private var sums: [Int64] = []
+    private let filterValues: [(column: Int, values: Set<ExactKey>)]
+
+    struct RowKey: Hashable {
+        var bucket: Int64
+        var account: Int32
+        var groups: [Int32]
+    }
+
+    init(query: StoreQuery, layout: SQLiteUsageStore.Layout) {
+        self.query = query
+        self.layout = layout
+        filterValues = query.filters.sorted { $0.key < $1.key }.map { (layout.dimensionColumns[$0.key], Set($0.value.map(ExactKey.init))) }
+    }
+
+    private mutating func number(_ s: String) -> Int32 {
+        if let n = numbers[ExactKey(s)] { return n }
+        let n = Int32(strings.count)
+        strings.append(s)
+        numbers[ExactKey(s)] = n
+        return n
+    }
+
+    mutating func add(_ block: CellBlock, account: String, bucket: Int64) throws(StoreError) {
+        let d = block.dimensionColumns, m = block.metricColumns
+        // Per filter, which of the block's strings pass (a column the block lacks holds "").
+        let passes: [(column: Int, ok: [Bool], lacking: Bool)] = filterValues.map { f in
+            (f.column, block.strings.map { f.values.contains(ExactKey($0)) }, f.values.contains(ExactKey("")))
+        }
+        if passes.contains(where: { $0.column >= d && !$0.lacking }) { return }
+        var local = [Int32](repeating: -1, count: block.strings.count)
+        let empty = number("")
+        let accountNumber = query.groupByAccount ? number(account) : -1
+        let metricCount = layout.metricColumns.count
+        var groups = [Int32](repeating: empty, count: query.groupBy.count)
+        cells: for c in 0..<block.count {
+            for p in passes where p.column < d && !p.ok[Int(block.dims[c * d + p.column])] { continue cells }
+            for (g, dim) in query.groupBy.enumerated() {
+                let col = layout.dimensionColumns[dim]
+                guard col < d else {
+                    groups[g] = empty
+                    continue
+                }
+                let s = Int(block.dims[c * d + col])
+                if local[s] < 0 { local[s] = number(block.strings[s]) }
+                groups[g] = local[s]
+            }
+            let key = RowKey(bucket: bucket, account: accountNumber, groups: groups)
+            let row: Int
+            if let r = rowIndex[key] {
+                row = r
+            } else {
+                row = keys.count
+                rowIndex[key] = row
+                keys.append(key)
+                sums += repeatElement(0, count: metricCount)
+            }
+            for (i, col) in layout.metricColumns.enumerated() where col < m {
+                let (v, o) = sums[row * metricCount + i].addingReportingOverflow(block.sums[c * m + col])
+                if o { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
+                sums[row * metricCount + i] = v
+            }
+        }
+    }
+
+    /// The rows in store order: bucket, account, group values.
+    func rows() -> [StoreRow] {
+        let metricCount = layout.metricColumns.count
+        return keys.indices.map { i in
+            let k = keys[i]
+            return StoreRow(bucket: k.bucket, account: k.account < 0 ? nil : strings[Int(k.account)],
+                            groups: k.groups.map { strings[Int($0)] }, metrics: Array(sums[(i * metricCount)..<((i + 1) * metricCount)]))
+        }.sorted(by: StoreRow.precedes)
     }
 }
 

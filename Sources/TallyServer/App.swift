@@ -11,7 +11,13 @@ public func buildRouter(runtime: TallyRuntime) -> Router<TallyContext> {
     let native = router.group().add(middleware: NativeErrorMiddleware())
     IngestController(runtime: runtime).addRoutes(to: native)
     UsageController(runtime: runtime).addRoutes(to: native)
+    AdminController(runtime: runtime).addRoutes(to: native)
     IngestController(runtime: runtime).addCloudEventRoutes(to: router)
+    TelnyxController(runtime: runtime).addRoutes(to: router)
+    OpenMeterController(runtime: runtime).addRoutes(to: router)
+    IPRoyalController(runtime: runtime).addRoutes(to: router)
+    ProxySellerController(runtime: runtime).addRoutes(to: router)
+    GoProxiesController(runtime: runtime).addRoutes(to: router)
     return router
 }
 

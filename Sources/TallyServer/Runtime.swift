@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Logging
 import Prometheus
+import TallyClickHouse
 import TallyCore
 import TallyIngest
 import TallyReports
@@ -14,36 +15,6 @@ public enum Principal: Sendable, Equatable {
     case service
     /// An account's own credential: reads and ingests within the account's subtree.
     case account(String)
-}
-
-/// Bearer tokens by SHA-256 digest, so a token in clear never sits in a lookup table.
-public struct TokenTable: Sendable {
-    private let principals: [String: Principal]
-
-    public init(config: TallyConfig) {
-        var map: [String: Principal] = [:]
-        for t in config.ingest.tokens { map[TokenTable.digest(t)] = .service }
-        for a in config.accounts.accounts where !a.disabled {
-            for t in a.tokens { map[TokenTable.digest(t)] = .account(a.id) }
-        }
-        principals = map
-    }
-
-    /// `sha256:<hex>` in the configuration is taken as an already hashed token.
-    public static func digest(_ token: String) -> String {
-        if token.hasPrefix("sha256:") { return String(token.dropFirst(7)).lowercased() }
-        return sha256Hex(token)
-    }
-
-    static func sha256Hex(_ s: String) -> String {
-        SHA256.hash(data: Data(s.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
-
-    public func principal(bearer token: String) -> Principal? {
-        guard !token.isEmpty, token.utf8.count <= 512 else { return nil }
-        // A presented token is always hashed, even one spelled `sha256:...`.
-        return principals[TokenTable.sha256Hex(token)]
-    }
 }
 
 /// Prometheus instruments of one server (a registry per app, so tests can build many).
@@ -73,16 +44,24 @@ public struct TallyRuntime: Sendable {
     public let config: TallyConfig
     public let store: any UsageStore
     public let engine: ReportEngine
-    public let tokens: TokenTable
+    /// Run-time account management (the admin API) over the live `registry`.
+    public let accounts: AccountManager
+    /// The live accounts and credential tables (`directory`, `bearerCaller`, `apiKeyCaller`...).
+    public var registry: AccountRegistry { accounts.registry }
+    let jwtKeys: JWTKeyRing
+    let rateLimiter: RateLimiter
     public let metrics: TallyMetrics
     public let now: @Sendable () -> Int64
     public let logger: Logger
 
-    public init(config: TallyConfig, store: any UsageStore, logger: Logger, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+    /// `accounts` from `openAccounts` carries run-time account changes; nil keeps them in memory.
+    public init(config: TallyConfig, store: any UsageStore, accounts: AccountManager? = nil, logger: Logger, now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
         self.config = config
         self.store = store
         self.engine = ReportEngine(store: store, catalog: config.products, now: now)
-        self.tokens = TokenTable(config: config)
+        self.accounts = accounts ?? AccountManager(config: config, store: MemoryAccountStore(), records: [], logger: logger, now: now)
+        self.jwtKeys = JWTKeyRing(config: config.auth, logger: logger)
+        self.rateLimiter = RateLimiter(limits: config.auth.rateLimits)
         self.metrics = TallyMetrics()
         self.now = now
         self.logger = logger
@@ -94,6 +73,15 @@ public struct TallyRuntime: Sendable {
         switch config.storage.kind {
         case "memory": store = MemoryUsageStore()
         case "sqlite": store = try SQLiteUsageStore(path: config.storage.path, logger: logger)
+        case "clickhouse":
+            let s = config.storage, accounts = config.accounts
+            let ch = ClickHouseStoreConfiguration(url: s.url ?? "", database: s.database ?? "tally", user: s.user, password: s.password, cluster: s.cluster, shards: s.shards)
+            // Rows of one top-level account share a shard (accounts added at run time place as their own root).
+            store = try ClickHouseUsageStore(configuration: ch, logger: logger) { id in
+                var root = id
+                while let parent = accounts[root]?.parentID { root = parent }
+                return root
+            }
         default: throw ConfigError(problems: [ConfigProblem("storage.kind", "\(config.storage.kind) is not available in this build")])
         }
         try await store.prepare(products: config.products)
@@ -101,12 +89,17 @@ public struct TallyRuntime: Sendable {
     }
 
     public func validator(scope: String?) -> EventValidator {
-        EventValidator(catalog: config.products, accounts: config.accounts, maxFuture: config.ingest.maxFuture, scope: scope, now: now())
+        EventValidator(catalog: config.products, accounts: directory, maxFuture: config.ingest.maxFuture, scope: scope, now: now())
     }
 
     /// Commits validated events as one batch and counts them.
     public func commit(_ events: [UsageEvent], idempotencyKey: String?) async throws -> IngestReceipt {
-        let receipt = try await store.commit(IngestBatch(events: events, idempotencyKey: idempotencyKey, receivedAt: now()), dedupWindow: config.ingest.dedupWindow)
+        try await commit(EventColumns(events), idempotencyKey: idempotencyKey)
+    }
+
+    /// Commits decoded event columns as one batch and counts them.
+    public func commit(_ columns: EventColumns, idempotencyKey: String?) async throws -> IngestReceipt {
+        let receipt = try await store.commit(IngestBatch(columns: columns, idempotencyKey: idempotencyKey, receivedAt: now()), dedupWindow: config.ingest.dedupWindow)
         if !receipt.replayed {
             metrics.eventsAccepted.increment(by: Int64(receipt.accepted))
             metrics.eventsDuplicate.increment(by: Int64(receipt.duplicates))

@@ -12,7 +12,8 @@ public enum Tier: Int64, Sendable, CaseIterable, Comparable {
 
 /// A batch to commit atomically: all of it, or nothing.
 public struct IngestBatch: Sendable {
-    public var events: [UsageEvent]
+    /// The events, in columns (what stores read; see `EventColumns`).
+    public var columns: EventColumns
     /// A retry with the same key returns the first receipt and counts nothing again.
     public var idempotencyKey: String?
     /// A reader position (for example a log file offset) committed in the same transaction.
@@ -20,12 +21,22 @@ public struct IngestBatch: Sendable {
     /// When the batch was received (epoch seconds): the dedup window is measured from it.
     public var receivedAt: Int64
 
-    public init(events: [UsageEvent], idempotencyKey: String? = nil, checkpoint: Checkpoint? = nil, receivedAt: Int64) {
-        self.events = events
+    public init(columns: EventColumns, idempotencyKey: String? = nil, checkpoint: Checkpoint? = nil, receivedAt: Int64) {
+        self.columns = columns
         self.idempotencyKey = idempotencyKey
         self.checkpoint = checkpoint
         self.receivedAt = receivedAt
     }
+
+    public init(events: [UsageEvent], idempotencyKey: String? = nil, checkpoint: Checkpoint? = nil, receivedAt: Int64) {
+        self.init(columns: EventColumns(events), idempotencyKey: idempotencyKey, checkpoint: checkpoint, receivedAt: receivedAt)
+    }
+
+    /// The number of events.
+    public var count: Int { columns.count }
+
+    /// The events one by one (built from `columns` on each call: prefer `columns` and `count`).
+    public var events: [UsageEvent] { columns.events }
 }
 
 /// A durable position of a named reader.

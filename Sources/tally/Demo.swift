@@ -27,6 +27,8 @@ enum Demo {
         username: acme
         package_key: abc123
         tokens: [demo-acme-token]
+        api_keys: [demo-proxy-seller-key]
+        password: demo-password
         children:
           - { id: acme-sub1, hash: 01HQ5K3P97DY8EX9Y90YT1K6XB, username: sub1, tokens: [demo-sub1-token] }
           - { id: acme-sub2, hash: 01HQ5K3P97DY8EX9Y90YT1K6XC, username: sub2 }

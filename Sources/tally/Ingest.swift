@@ -6,24 +6,27 @@ import TallyServer
 import TallyStore
 
 struct Ingest: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Load usage files (native NDJSON, CloudEvents or CSV) straight into the store.")
+    static let configuration = CommandConfiguration(abstract: "Load usage files (native NDJSON, CloudEvents, CSV, or Squid access logs, plain or gzip) straight into the store.")
 
     @OptionGroup var common: CommonOptions
 
-    @Option(help: "native, cloudevents or csv (default: guessed from each file name).")
+    @Option(help: "native, cloudevents, csv or squid (default: guessed from each file name; squid is never guessed).")
     var format: String?
+
+    @OptionGroup var squid: SquidOptions
 
     @Argument(help: "Files to load.")
     var files: [String]
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("name at least one file") }
-        if let format, FileFormat(rawValue: format) == nil {
-            throw ValidationError("--format must be one of: \(FileFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        if let format, format != "squid", FileFormat(rawValue: format) == nil {
+            throw ValidationError("--format must be one of: \(FileFormat.allCases.map(\.rawValue).joined(separator: ", ")), squid")
         }
     }
 
     func run() async throws {
+        if format == "squid" { return try await squid.ingest(files: files, common: common) }
         let logger = common.logger("tally.ingest")
         let config = try common.load()
         let store = try await TallyRuntime.openStore(config, logger: logger)

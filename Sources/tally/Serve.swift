@@ -25,9 +25,10 @@ struct Serve: AsyncParsableCommand {
         if let port { config.server.port = port }
         if let host { config.server.host = host }
         let store = try await TallyRuntime.openStore(config, logger: logger)
-        let runtime = TallyRuntime(config: config, store: store, logger: logger)
+        let accounts = try await TallyRuntime.openAccounts(config, logger: logger)
+        let runtime = TallyRuntime(config: config, store: store, accounts: accounts, logger: logger)
         if demo { try await Demo.load(into: runtime) }
-        let app = buildApplication(runtime: runtime)
+        let app = buildApplication(runtime: runtime, extraServices: try TailService.services(runtime: runtime))
         if demo { Demo.printWelcome(config) }
         try await app.runService()
     }

@@ -41,13 +41,24 @@ accounts:
 /// A fixed clock so "far future" and completeness are deterministic.
 let fixedNow: Int64 = RFC3339.parse("2026-06-01T00:00:00Z")!
 
-func makeRuntime(storage: String = "memory", path: String? = nil) async throws -> TallyRuntime {
-    var yaml = contractYAML
+/// `extraYAML` adds top-level sections to the configuration (e.g. `auth:` rate limits).
+func makeRuntime(storage: String = "memory", path: String? = nil, yaml base: String = contractYAML, extraYAML: String = "") async throws -> TallyRuntime {
+    var yaml = base + "\n" + extraYAML
     if storage == "sqlite", let path { yaml = yaml.replacingOccurrences(of: "storage: { kind: memory }", with: "storage: { kind: sqlite, path: \(path) }") }
-    let config = try ConfigLoader.load(yaml: yaml, environment: [:])
+    let config = try ConfigLoader.load(yaml: withTestStore(yaml), environment: [:])
     let logger = Logger(label: "test")
     let store = try await TallyRuntime.openStore(config, logger: logger)
     return TallyRuntime(config: config, store: store, logger: logger, now: { fixedNow })
+}
+
+/// With `TALLY_TEST_STORE=clickhouse` (scripts/test's second run), a configuration asking for
+/// the memory store gets ClickHouse at `TALLY_CLICKHOUSE_URL` in a fresh database instead, so
+/// the whole API suite also runs on ClickHouse.
+func withTestStore(_ yaml: String) -> String {
+    let env = ProcessInfo.processInfo.environment
+    guard env["TALLY_TEST_STORE"] == "clickhouse", let url = env["TALLY_CLICKHOUSE_URL"] else { return yaml }
+    let database = "api_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+    return yaml.replacingOccurrences(of: "storage: { kind: memory }", with: "storage: { kind: clickhouse, url: \"\(url)\", database: \(database) }")
 }
 
 func event(_ id: String?, _ time: String, _ account: String, host: String = "example.com", bytes: Int64 = 1000, requests: Int64 = 1) -> String {

@@ -17,6 +17,11 @@ public struct TallyConfig: Sendable {
         public var user: String?
         public var password: String?
         public var cluster: String?
+        /// `storage.shards`: every shard's HTTP URL in the cluster's order (with `cluster`).
+        public var shards: [String] = []
+        /// `storage.accounts_path`: the SQLite file of run-time account changes when `kind` is
+        /// clickhouse (default `tally-data/accounts.db`); sqlite keeps them in `path`, memory in memory.
+        public var accountsPath = "tally-data/accounts.db"
     }
 
     public struct Ingest: Sendable {
@@ -47,16 +52,21 @@ public struct TallyConfig: Sendable {
     public var products: ProductCatalog
     public var accounts: AccountDirectory
     public var tail: [Tail] = []
+    /// `auth`: admin token, JWT keys, trusted proxies, rate limits (see `AuthConfig`).
+    public var auth = AuthConfig()
+    /// `meters`: the OpenMeter dialect's meters (see `loadMeters`).
+    public var meters: [MeterSpec]
 
     public init(products: ProductCatalog, accounts: [Account]) {
         self.products = products
+        self.meters = MeterSpec.defaults(for: products)
         self.accounts = AccountDirectory(accounts)
     }
 
     /// Builds and validates a configuration, reporting every problem at once.
     public static func load(_ root: ConfigNode, environment: [String: String]) throws(ConfigError) -> TallyConfig {
         let r = ConfigReader(environment: environment)
-        r.checkKeys(root, "", known: ["server", "storage", "units", "ingest", "products", "accounts", "tail"])
+        r.checkKeys(root, "", known: ["server", "storage", "units", "ingest", "products", "accounts", "tail", "meters", "auth"])
         if case .scalar = root { r.fail("(root)", "expected a mapping") }
 
         let serverNode = root["server"]
@@ -66,7 +76,7 @@ public struct TallyConfig: Sendable {
         if let p = r.int(serverNode?["port"], "server.port", range: 0...65535) { server.port = p }
 
         let st = root["storage"]
-        r.checkKeys(st, "storage", known: ["kind", "path", "url", "database", "user", "password", "cluster"])
+        r.checkKeys(st, "storage", known: ["kind", "path", "url", "database", "user", "password", "cluster", "shards", "accounts_path"])
         var storage = Storage()
         if let k = r.string(st?["kind"], "storage.kind") {
             if ["sqlite", "memory", "clickhouse"].contains(k) { storage.kind = k } else { r.fail("storage.kind", "expected sqlite, memory or clickhouse, got \"\(k)\"") }
@@ -77,7 +87,14 @@ public struct TallyConfig: Sendable {
         storage.user = r.string(st?["user"], "storage.user")
         storage.password = r.string(st?["password"], "storage.password")
         storage.cluster = r.string(st?["cluster"], "storage.cluster")
+        if let p = r.string(st?["accounts_path"], "storage.accounts_path") { storage.accountsPath = p }
         if storage.kind == "clickhouse" && storage.url == nil { r.fail("storage.url", "required when storage.kind is clickhouse") }
+        storage.shards = r.strings(st?["shards"], "storage.shards")
+        let isHTTP = { (u: String) in u.hasPrefix("http://") || u.hasPrefix("https://") }
+        if let u = storage.url, !isHTTP(u) { r.fail("storage.url", "expected an http:// or https:// URL, got \"\(u)\"") }
+        for (i, u) in storage.shards.enumerated() where !isHTTP(u) { r.fail("storage.shards[\(i)]", "expected an http:// or https:// URL, got \"\(u)\"") }
+        if storage.cluster != nil && storage.shards.isEmpty { r.fail("storage.shards", "required when storage.cluster is set: every shard's HTTP URL, in the cluster's order") }
+        if storage.cluster == nil && !storage.shards.isEmpty { r.fail("storage.cluster", "required when storage.shards is set") }
 
         let units = root["units"]
         r.checkKeys(units, "units", known: ["byte_base"])
@@ -97,6 +114,8 @@ public struct TallyConfig: Sendable {
 
         let products = loadProducts(root["products"], r)
         let accounts = loadAccounts(root["accounts"], r)
+        let auth = AuthConfig.load(root["auth"], accounts: root["accounts"], environment: environment, r)
+        let meters = loadMeters(root["meters"], r, products: products)
         if let u = ingest.unassignedAccount, !accounts.contains(where: { $0.id == u }) {
             r.fail("ingest.unassigned_account", "no account has id \"\(u)\"")
         }
@@ -122,6 +141,8 @@ public struct TallyConfig: Sendable {
         config.byteBase = byteBase
         config.ingest = ingest
         config.tail = tails
+        config.auth = auth
+        config.meters = meters
         return config
     }
 

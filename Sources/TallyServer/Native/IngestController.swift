@@ -32,6 +32,7 @@ struct IngestController {
     func ingest(_ request: Request, _ context: TallyContext, cloudEvents: Bool) async throws -> Response {
         let started = ContinuousClock.now
         guard let principal = runtime.principal(request) else { throw NativeError.unauthorized }
+        try runtime.admitNative(request)
         let scope: String? = if case .account(let id) = principal { id } else { nil }
         var body: ByteBuffer
         do {
@@ -50,11 +51,11 @@ struct IngestController {
             throw NativeError(.badRequest, "invalid_events", "\(decoded.problems.count) invalid event(s); nothing was stored",
                               details: shown.map { (String($0.line), $0.message) })
         }
-        if decoded.events.isEmpty { throw NativeError(.badRequest, "empty_batch", "the request holds no events") }
+        if decoded.columns.isEmpty { throw NativeError(.badRequest, "empty_batch", "the request holds no events") }
         let key = try idempotencyKey(request, principal: principal)
         let receipt: IngestReceipt
         do {
-            receipt = try await runtime.commit(decoded.events, idempotencyKey: key)
+            receipt = try await runtime.commit(decoded.columns, idempotencyKey: key)
         } catch let e as StoreError {
             throw e.code == .overflow
                 ? NativeError(.unprocessableContent, "overflow", e.message)

@@ -21,6 +21,7 @@ struct UsageController {
         guard case .account(let caller) = principal else {
             throw NativeError(.forbidden, "forbidden", "service tokens may only ingest; read with an account token")
         }
+        try runtime.admitNative(request)
         let parsed = try UsageRequest.parse(request.uri.queryParameters, caller: caller, runtime: runtime)
         let query = parsed.query
         let csv = request.uri.queryParameters["format"].map { $0 == "csv" } ?? (request.headers[.accept]?.contains("text/csv") ?? false)

@@ -1,0 +1,367 @@
+import Foundation
+import TallyCore
+import TallyStore
+
+/// Turns Squid access-log lines into usage of one product, shared by `tally ingest` and the
+/// log follower.
+///
+/// A line's user name is looked up as an account `username`; lines of unknown users go to
+/// `ingest.unassigned_account` when it is set and are rejected otherwise. Denied lines (see
+/// ``SquidRecord/isDenied(resultCode:status:)``) are counted and never become usage.
+///
+/// The product's dimensions are filled by name: `hostname` (or `host`), `port`, `status`,
+/// `method`, `result_code` and `username` (the name Squid logged, `-` for none); any other
+/// dimension stays empty. Metrics by name: `bytes` (both directions: `%<st` plus `%>st` when the
+/// format logs it), `bytes_to_client`, `bytes_from_client`, `requests` (1 a line); others stay 0.
+public struct SquidMeter: Sendable {
+    public let format: SquidLogFormat
+    public let product: ProductSpec
+    /// Account ids by index; a cell names its account by index so keys stay small.
+    let accountIDs: [String]
+    let accountIndex: [String: Int32]
+    let directory: AccountDirectory
+    let unassigned: Int32?
+    let maxFuture: Int64
+    let dimensionSources: [SquidField]
+    let metricSources: [(value: SquidValue, factor: Int64)]
+    /// The record fields some dimension uses; the others are left out of cell keys.
+    let keyFields: Set<SquidField>
+
+    /// Longest host name kept (a DNS name has at most 253 bytes).
+    public static let maxHostBytes = 256
+
+    /// Fails when the product has none of the metrics a Squid line can fill.
+    public init(format: SquidLogFormat, product: ProductSpec, accounts: AccountDirectory,
+                unassignedAccount: String?, maxFuture: Int64) throws(IngestError) {
+        self.format = format
+        self.product = product
+        directory = accounts
+        accountIDs = accounts.accounts.map(\.id)
+        var index: [String: Int32] = [:]
+        for (i, id) in accountIDs.enumerated() { index[id] = Int32(i) }
+        accountIndex = index
+        unassigned = unassignedAccount.flatMap { index[$0] }
+        if let u = unassignedAccount, unassigned == nil { throw IngestError("ingest.unassigned_account: no account has id \"\(u)\"") }
+        self.maxFuture = maxFuture
+        dimensionSources = product.dimensions.map(SquidField.init(dimension:))
+        keyFields = Set(dimensionSources)
+        var metrics: [(SquidValue, Int64)] = []
+        for m in product.metrics {
+            var factor: Int64 = 1
+            for _ in 0..<m.kind.scale {
+                let (f, o) = factor.multipliedReportingOverflow(by: 10)
+                if o { throw IngestError("metric \(m.name) of \(product.name): scale \(m.kind.scale) is too large") }
+                factor = f
+            }
+            metrics.append((SquidValue(metric: m.name), factor))
+        }
+        metricSources = metrics
+        if !metrics.contains(where: { $0.0 != .none }) {
+            throw IngestError("product \(product.name) has none of the metrics Squid lines fill (bytes, bytes_to_client, bytes_from_client, requests)")
+        }
+    }
+
+    /// A meter for `product` of a configuration (its accounts, `ingest.unassigned_account` and
+    /// `ingest.max_future`), reading `logformat` (Squid's `%` codes; nil: the native format).
+    public init(config: TallyConfig, product: String, logformat: String?) throws(IngestError) {
+        guard let spec = config.products[product] else {
+            throw IngestError("unknown product \"\(product)\" (expected one of: \(config.products.names.joined(separator: ", ")))")
+        }
+        var format = SquidLogFormat.native
+        if let logformat {
+            do {
+                format = try SquidLogFormat(logformat: logformat)
+            } catch {
+                throw IngestError("logformat: \(error.message)")
+            }
+        }
+        try self.init(format: format, product: spec, accounts: config.accounts,
+                      unassignedAccount: config.ingest.unassignedAccount, maxFuture: config.ingest.maxFuture)
+    }
+
+    /// Meters every complete line of `buffer` into `tally`.
+    ///
+    /// Each line must end with `\n`, except that a last line without one is metered too when
+    /// `buffer` does not end with `\n` (callers hand over only complete lines). Line numbers in
+    /// problems count from `firstLine`; offsets from `firstOffset`.
+    public func meter(_ buffer: UnsafeRawBufferPointer, into tally: inout SquidTally, firstLine: Int64, firstOffset: Int64, now: Int64) {
+        guard let base = buffer.baseAddress else { return }
+        let count = buffer.count
+        var start = 0
+        var line = firstLine
+        while start < count {
+            let end = memchr(base + start, 10, count - start).map { base.distance(to: UnsafeRawPointer($0)) } ?? count
+            meter(line: UnsafeRawBufferPointer(rebasing: buffer[start..<end]), number: line, offset: firstOffset + Int64(start), into: &tally, now: now)
+            start = end + 1
+            line += 1
+        }
+    }
+
+    /// Meters one line (without its newline).
+    public func meter(line: UnsafeRawBufferPointer, number: Int64, offset: Int64, into tally: inout SquidTally, now: Int64) {
+        tally.lines += 1
+        let record: SquidRecord
+        switch format.decode(line) {
+        case .malformed(let reason):
+            tally.malformed(reason, line: number, offset: offset)
+            return
+        case .record(let r): record = r
+        }
+        if record.denied {
+            tally.denied += 1
+            return
+        }
+        let seconds = floorDiv(record.time, 1000)
+        if seconds > now + maxFuture {
+            tally.rejected += 1
+            tally.note(SquidProblem(line: number, offset: offset, reason: "time \(seconds) is too far in the future"))
+            return
+        }
+        if record.host.utf8.count > Self.maxHostBytes {
+            tally.malformed("host longer than \(Self.maxHostBytes) bytes", line: number, offset: offset)
+            return
+        }
+        var account = tally.userCache[record.user ?? "-"] ?? -2
+        if account == -2 {
+            account = record.user.flatMap { directory.resolve($0, as: .username) }.flatMap { accountIndex[$0.id] } ?? -1
+            if tally.userCache.count < SquidTally.maxCachedUsers { tally.userCache[record.user ?? "-"] = account }
+        }
+        if account < 0 {
+            tally.noteUnknown(record.user ?? "-")
+            guard let unassigned else {
+                tally.rejected += 1
+                return
+            }
+            account = unassigned
+            tally.unassigned += 1
+        }
+        var key = SquidCellKey(account: account, quarter: floorDiv(seconds, 900) * 900)
+        if keyFields.contains(.host) { key.host = record.host }
+        if keyFields.contains(.port) { key.port = Int32(truncatingIfNeeded: record.port) }
+        if keyFields.contains(.status) { key.status = Int32(truncatingIfNeeded: record.status) }
+        if keyFields.contains(.method) { key.method = record.method }
+        if keyFields.contains(.resultCode) { key.resultCode = record.resultCode }
+        if keyFields.contains(.user) { key.user = record.user ?? "-" }
+        let sums = SquidSums(toClient: record.bytesToClient, fromClient: record.bytesFromClient, requests: 1)
+        guard tally.cells[key, default: SquidSums()].add(sums) else {
+            tally.malformed("byte count out of range", line: number, offset: offset)
+            return
+        }
+        tally.accepted += 1
+    }
+
+    /// The usage events of a tally's cells, one per cell, timed at the cell's quarter hour.
+    public func events(_ tally: SquidTally) throws(StoreError) -> [UsageEvent] {
+        var out: [UsageEvent] = []
+        out.reserveCapacity(tally.cells.count)
+        for (key, sums) in tally.cells {
+            let dims = dimensionSources.map { key.value(of: $0) }
+            var metrics: [Int64] = []
+            metrics.reserveCapacity(metricSources.count)
+            for (source, factor) in metricSources {
+                let (v, o) = sums.value(source).multipliedReportingOverflow(by: factor)
+                guard !o, v >= 0 else { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
+                metrics.append(v)
+            }
+            out.append(UsageEvent(time: key.quarter, account: accountIDs[Int(key.account)], product: product.name, dimensions: dims, metrics: metrics))
+        }
+        return out
+    }
+}
+
+/// A record field a dimension can show.
+enum SquidField: Hashable, Sendable {
+    case host, port, status, method, resultCode, user, none
+
+    init(dimension name: String) {
+        switch name {
+        case "hostname", "host": self = .host
+        case "port": self = .port
+        case "status": self = .status
+        case "method": self = .method
+        case "result_code": self = .resultCode
+        case "username": self = .user
+        default: self = .none
+        }
+    }
+}
+
+/// A value a metric can sum.
+enum SquidValue: Sendable, Equatable {
+    case bytes, toClient, fromClient, requests, none
+
+    init(metric name: String) {
+        switch name {
+        case "bytes": self = .bytes
+        case "bytes_to_client": self = .toClient
+        case "bytes_from_client": self = .fromClient
+        case "requests": self = .requests
+        default: self = .none
+        }
+    }
+}
+
+/// One 15-minute cell of one account; fields no dimension uses stay empty.
+struct SquidCellKey: Hashable, Sendable {
+    var account: Int32
+    var port: Int32 = 0
+    var status: Int32 = 0
+    var quarter: Int64
+    var host = ""
+    var method = ""
+    var resultCode = ""
+    var user = ""
+
+    init(account: Int32, quarter: Int64) {
+        self.account = account
+        self.quarter = quarter
+    }
+
+    func value(of field: SquidField) -> String {
+        switch field {
+        case .host: host
+        case .port: String(port)
+        case .status: String(status)
+        case .method: method
+        case .resultCode: resultCode
+        case .user: user
+        case .none: ""
+        }
+    }
+}
+
+/// Exact sums of one cell.
+struct SquidSums: Sendable, Equatable {
+    var toClient: Int64 = 0
+    var fromClient: Int64 = 0
+    var requests: Int64 = 0
+
+    /// Adds `other` unless a sum (or both byte counts together) would leave the 64-bit range.
+    mutating func add(_ other: SquidSums) -> Bool {
+        let (t, o1) = toClient.addingReportingOverflow(other.toClient)
+        let (f, o2) = fromClient.addingReportingOverflow(other.fromClient)
+        let (r, o3) = requests.addingReportingOverflow(other.requests)
+        let (_, o4) = t.addingReportingOverflow(f)
+        guard !(o1 || o2 || o3 || o4) else { return false }
+        toClient = t
+        fromClient = f
+        requests = r
+        return true
+    }
+
+    func value(_ v: SquidValue) -> Int64 {
+        switch v {
+        case .bytes: toClient + fromClient
+        case .toClient: toClient
+        case .fromClient: fromClient
+        case .requests: requests
+        case .none: 0
+        }
+    }
+}
+
+/// A line that was not metered, and why.
+public struct SquidProblem: Sendable, Equatable {
+    /// The line number in its file, counting from 1.
+    public var line: Int64
+    /// The byte offset of the line's start.
+    public var offset: Int64
+    public var reason: String
+}
+
+/// What metering lines produced: usage cells and the count of every kind of line.
+///
+/// `lines == accepted + denied + rejected + malformed`; `unassigned` lines are among `accepted`.
+public struct SquidTally: Sendable {
+    public var lines = 0
+    /// Lines counted as usage (including those of the unassigned account).
+    public var accepted = 0
+    /// Lines of unknown users that went to `ingest.unassigned_account`.
+    public var unassigned = 0
+    /// Lines never billed: denied, unauthenticated, never forwarded.
+    public var denied = 0
+    /// Lines of unknown users with no unassigned account, and lines too far in the future.
+    public var rejected = 0
+    public var malformed = 0
+    /// The first problems (malformed and rejected lines), at most `maxProblems`.
+    public var problems: [SquidProblem] = []
+    /// Lines per unknown user name (at most `maxUnknownUsers` names; the rest in `otherUnknown`).
+    public var unknownUsers: [String: Int] = [:]
+    public var otherUnknown = 0
+    var cells: [SquidCellKey: SquidSums] = [:]
+    /// Account index by user name (-1: unknown), local to one worker.
+    var userCache: [String: Int32] = [:]
+
+    public static let maxProblems = 100
+    public static let maxUnknownUsers = 100
+    static let maxCachedUsers = 100_000
+
+    public init() {}
+
+    /// How many usage cells are waiting to be committed.
+    public var cellCount: Int { cells.count }
+    /// Whether there is nothing to commit and nothing counted.
+    public var isEmpty: Bool { lines == 0 }
+
+    mutating func malformed(_ reason: String, line: Int64, offset: Int64) {
+        malformed += 1
+        note(SquidProblem(line: line, offset: offset, reason: reason))
+    }
+
+    mutating func note(_ p: SquidProblem) {
+        if problems.count < Self.maxProblems { problems.append(p) }
+    }
+
+    mutating func noteUnknown(_ user: String) {
+        if unknownUsers[user] != nil || unknownUsers.count < Self.maxUnknownUsers {
+            unknownUsers[user, default: 0] += 1
+        } else {
+            otherUnknown += 1
+        }
+    }
+
+    /// Adds the counts and cells of a tally of later lines; line numbers of its problems are
+    /// shifted by `lineOffset` (workers count from 1 in their own chunk).
+    public mutating func merge(_ other: SquidTally, lineOffset: Int64 = 0) throws(StoreError) {
+        lines += other.lines
+        accepted += other.accepted
+        unassigned += other.unassigned
+        denied += other.denied
+        rejected += other.rejected
+        malformed += other.malformed
+        for var p in other.problems where problems.count < Self.maxProblems {
+            p.line += lineOffset
+            problems.append(p)
+        }
+        for (user, n) in other.unknownUsers {
+            if unknownUsers[user] != nil || unknownUsers.count < Self.maxUnknownUsers {
+                unknownUsers[user, default: 0] += n
+            } else {
+                otherUnknown += n
+            }
+        }
+        otherUnknown += other.otherUnknown
+        if cells.isEmpty {
+            cells = other.cells
+        } else {
+            for (key, sums) in other.cells {
+                guard cells[key, default: SquidSums()].add(sums) else { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
+            }
+        }
+    }
+
+    /// Forgets the cells (once committed); counts and problems stay.
+    public mutating func clearCells() { cells.removeAll(keepingCapacity: true) }
+
+    /// The counts as one phrase, e.g. `10 lines, 7 accepted (1 unassigned), 1 denied, 1 rejected, 1 malformed`.
+    public var summary: String {
+        "\(lines) lines, \(accepted) accepted (\(unassigned) unassigned), \(denied) denied, \(rejected) rejected, \(malformed) malformed"
+    }
+
+    /// Unknown user names with their line counts, most frequent first, e.g. `carol (12), - (3)`.
+    public var unknownUserList: String {
+        var parts = unknownUsers.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { "\($0.key) (\($0.value))" }
+        if otherUnknown > 0 { parts.append("others (\(otherUnknown))") }
+        return parts.joined(separator: ", ")
+    }
+}

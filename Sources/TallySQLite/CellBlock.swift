@@ -1,0 +1,173 @@
+import TallyCore
+import TallyStore
+
+/// The aggregates of one account, product, tier and bucket: one cell per distinct tuple of
+/// dimension values, with its metric sums. Stored as one compact blob per commit (a fragment),
+/// so a commit writes a few rows rather than one row per cell and tier.
+///
+/// Dimensions and metrics sit in the layout's fixed columns (so renaming or reordering a
+/// product's configuration keeps old data under the right names); a column past the end of an
+/// older block reads as "" or 0.
+struct CellBlock: Equatable {
+    var dimensionColumns: Int
+    var metricColumns: Int
+    /// The block's distinct strings; `dims` holds indexes into it.
+    var strings: [String] = []
+    /// `dimensionColumns` string indexes per cell.
+    var dims: [Int32] = []
+    /// `metricColumns` sums per cell.
+    var sums: [Int64] = []
+    var count = 0
+
+    init(dimensionColumns: Int, metricColumns: Int) {
+        self.dimensionColumns = dimensionColumns
+        self.metricColumns = metricColumns
+    }
+
+    /// A bound on every sum of this block's cells: per metric column, the sum of the values'
+    /// magnitudes (at most Int64.max). When the bounds of all fragments of a block add up to no
+    /// more than Int64.max, no cell of the block can overflow, and a commit need not read them.
+    var magnitude: Int64 {
+        var worst: UInt64 = 0
+        for m in 0..<metricColumns {
+            var total: UInt64 = 0
+            for c in 0..<count {
+                let (t, o) = total.addingReportingOverflow(sums[c * metricColumns + m].magnitude)
+                total = o ? .max : t
+            }
+            worst = max(worst, total)
+        }
+        return Int64(min(worst, UInt64(Int64.max)))
+    }
+
+    // MARK: Encoding
+
+    /// `D M S (len bytes)×S C (dims×D, zigzag sums×M)×C`, every number a LEB128 varint.
+    func encoded() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(16 + strings.reduce(0) { $0 + $1.utf8.count + 1 } + count * (dimensionColumns + metricColumns * 3))
+        out.appendVarint(UInt64(dimensionColumns))
+        out.appendVarint(UInt64(metricColumns))
+        out.appendVarint(UInt64(strings.count))
+        for s in strings {
+            out.appendVarint(UInt64(s.utf8.count))
+            out.append(contentsOf: s.utf8)
+        }
+        out.appendVarint(UInt64(count))
+        for c in 0..<count {
+            for d in 0..<dimensionColumns { out.appendVarint(UInt64(dims[c * dimensionColumns + d])) }
+            for m in 0..<metricColumns {
+                let v = sums[c * metricColumns + m]
+                out.appendVarint(UInt64(bitPattern: (v << 1) ^ (v >> 63)))
+            }
+        }
+        return out
+    }
+
+    init(decoding u: UnsafeRawBufferPointer) throws(StoreError) {
+        var r = VarintReader(u: u)
+        dimensionColumns = try r.int()
+        metricColumns = try r.int()
+        let stringCount = try r.int()
+        strings.reserveCapacity(stringCount)
+        for _ in 0..<stringCount { strings.append(try r.string()) }
+        count = try r.int()
+        guard count <= u.count else { throw StoreError(.unavailable, "a cell block is damaged") }
+        dims.reserveCapacity(count * dimensionColumns)
+        sums.reserveCapacity(count * metricColumns)
+        for _ in 0..<count {
+            for _ in 0..<dimensionColumns {
+                let s = try r.int()
+                guard s < stringCount else { throw StoreError(.unavailable, "a cell block is damaged") }
+                dims.append(Int32(s))
+            }
+            for _ in 0..<metricColumns {
+                let z = try r.next()
+                sums.append(Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1))
+            }
+        }
+    }
+
+    // MARK: Merging
+
+    /// The blocks' cells summed per distinct dimension tuple; throws when a sum leaves Int64.
+    static func merged(_ blocks: [CellBlock]) throws(StoreError) -> CellBlock {
+        var out = CellBlock(dimensionColumns: blocks.map(\.dimensionColumns).max() ?? 0, metricColumns: blocks.map(\.metricColumns).max() ?? 0)
+        var numbers: [ExactKey: Int32] = [:]
+        var cells: [[Int32]: Int] = [:]
+        func number(_ s: String) -> Int32 {
+            if let n = numbers[ExactKey(s)] { return n }
+            let n = Int32(out.strings.count)
+            out.strings.append(s)
+            numbers[ExactKey(s)] = n
+            return n
+        }
+        let empty = number("")
+        for b in blocks {
+            let local = b.strings.map(number)
+            for c in 0..<b.count {
+                var key = [Int32](repeating: empty, count: out.dimensionColumns)
+                for d in 0..<b.dimensionColumns { key[d] = local[Int(b.dims[c * b.dimensionColumns + d])] }
+                let index: Int
+                if let i = cells[key] {
+                    index = i
+                } else {
+                    index = out.count
+                    cells[key] = index
+                    out.dims += key
+                    out.sums += repeatElement(0, count: out.metricColumns)
+                    out.count += 1
+                }
+                for m in 0..<b.metricColumns {
+                    let (v, o) = out.sums[index * out.metricColumns + m].addingReportingOverflow(b.sums[c * b.metricColumns + m])
+                    if o { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
+                    out.sums[index * out.metricColumns + m] = v
+                }
+            }
+        }
+        return out
+    }
+}
+
+extension [UInt8] {
+    mutating func appendVarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        append(UInt8(v))
+    }
+}
+
+/// Reads LEB128 varints, throwing on damaged input instead of trapping.
+struct VarintReader {
+    let u: UnsafeRawBufferPointer
+    var i = 0
+
+    mutating func next() throws(StoreError) -> UInt64 {
+        var v: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < u.count, shift < 64 {
+            let b = u[i]
+            i += 1
+            v |= UInt64(b & 0x7F) << shift
+            if b < 0x80 { return v }
+            shift += 7
+        }
+        throw StoreError(.unavailable, "a cell block is damaged")
+    }
+
+    mutating func int() throws(StoreError) -> Int {
+        let v = try next()
+        guard v <= UInt64(Int32.max) else { throw StoreError(.unavailable, "a cell block is damaged") }
+        return Int(v)
+    }
+
+    mutating func string() throws(StoreError) -> String {
+        let n = try int()
+        guard i + n <= u.count else { throw StoreError(.unavailable, "a cell block is damaged") }
+        defer { i += n }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: u[i..<(i + n)]), as: UTF8.self)
+    }
+}
