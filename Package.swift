@@ -54,6 +54,7 @@ let package = Package(
         .executableTarget(name: "tally", dependencies: [
             "TallyCore", "TallyStore", "TallySQLite", "TallyIngest", "TallyReports", "TallyServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),

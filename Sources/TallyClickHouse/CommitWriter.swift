@@ -115,6 +115,8 @@ actor CommitWriter {
             if let key, var r = receipts[key] {
                 r.replayed = true
                 results.append(.success(r))
+                // A replay of a batch of this very group stands or falls with its write.
+                if plan.has(key) { written.append(index) }
                 continue
             }
             do {
@@ -387,6 +389,9 @@ struct WritePlan {
     private var receipts: [(ExactString, IngestReceipt)] = []
     private var checkpoints: [ExactString: String] = [:]
     private(set) var lastReceivedAt: Int64 = 0
+
+    /// Whether a batch of this plan carries idempotency key `key`.
+    func has(_ key: ExactString) -> Bool { receipts.contains { $0.0 == key } }
 
     mutating func add(_ b: BatchFold, batch: IngestBatch, key: ExactString?) {
         for (id, d) in b.cells {

@@ -132,7 +132,7 @@ public struct FileIngestor: Sendable {
 struct BlockReader {
     let file: FileHandle
     let blockBytes: Int
-    private var carry = Data()
+    private var carry: [UInt8] = []
 
     init(file: FileHandle, blockBytes: Int) {
         self.file = file
@@ -140,17 +140,20 @@ struct BlockReader {
     }
 
     /// The next block, or nil at the end of the file.
-    mutating func next() throws -> Data? {
+    mutating func next() throws -> [UInt8]? {
         var block = carry
-        carry = Data()
+        carry = []
         while true {
-            guard let more = try file.read(upToCount: blockBytes), !more.isEmpty else {
-                return block.isEmpty ? nil : block
-            }
-            block.append(more)
-            if let end = block.lastIndex(of: 10) {
-                carry = Data(block[(end + 1)...])
-                return Data(block[..<(end + 1)])
+            let have = block.count
+            block.append(contentsOf: repeatElement(0, count: blockBytes))
+            let n = block.withUnsafeMutableBytes { read(file.fileDescriptor, $0.baseAddress! + have, blockBytes) }
+            guard n >= 0 else { throw IngestError("cannot read: \(String(cString: strerror(errno)))") }
+            block.removeLast(blockBytes - n)
+            if n == 0 { return block.isEmpty ? nil : block }
+            if let end = block[have...].lastIndex(of: 10) {
+                carry = Array(block[(end + 1)...])
+                block.removeLast(block.count - end - 1)
+                return block
             }
         }
     }

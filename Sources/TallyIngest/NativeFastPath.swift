@@ -97,7 +97,7 @@ struct NativeFastPath {
         dims.removeAll(keepingCapacity: true)
         for _ in spec.dimensions { dims.append(empty) }
         for (name, value) in dimensionPairs {
-            guard let i = spec.dimensions.firstIndex(where: { u.slice(name).elementsEqual($0) }),
+            guard let i = spec.dimensions.firstIndex(where: { NativeFastPath.equal(u.slice(name), $0) }),
                   value.count <= EventValidator.maxValueBytes,
                   let n = intern(u.slice(value), &columns) else { return false }
             dims[i] = n
@@ -105,7 +105,7 @@ struct NativeFastPath {
         values.removeAll(keepingCapacity: true)
         for _ in spec.metrics { values.append(0) }
         for (name, value) in metricPairs {
-            guard let i = spec.metrics.firstIndex(where: { u.slice(name).elementsEqual($0) }),
+            guard let i = spec.metrics.firstIndex(where: { NativeFastPath.equal(u.slice(name), $0) }),
                   case .success(let v) = Exact.parse(bytes: u.slice(value), scale: spec.scales[i]) else { return false }
             values[i] = v
         }
@@ -116,18 +116,19 @@ struct NativeFastPath {
         return true
     }
 
+    private static let fieldNames: [(Field, [UInt8])] = [
+        (.id, Array("id".utf8)), (.source, Array("source".utf8)), (.time, Array("time".utf8)), (.account, Array("account".utf8)),
+        (.product, Array("product".utf8)), (.dimensions, Array("dimensions".utf8)), (.metrics, Array("metrics".utf8)),
+    ]
+
     private static func field(_ u: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Field? {
         let k = u.slice(r)
-        switch r.count {
-        case 2 where k.elementsEqual("id".utf8): return .id
-        case 4 where k.elementsEqual("time".utf8): return .time
-        case 6 where k.elementsEqual("source".utf8): return .source
-        case 7 where k.elementsEqual("account".utf8): return .account
-        case 7 where k.elementsEqual("product".utf8): return .product
-        case 7 where k.elementsEqual("metrics".utf8): return .metrics
-        case 10 where k.elementsEqual("dimensions".utf8): return .dimensions
-        default: return nil
-        }
+        for (f, name) in fieldNames where name.count == k.count && equal(k, name) { return f }
+        return nil
+    }
+
+    private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: [UInt8]) -> Bool {
+        a.count == b.count && (a.count == 0 || b.withUnsafeBufferPointer { memcmp(a.baseAddress!, $0.baseAddress!, a.count) == 0 })
     }
 
     /// The number of `bytes` in `columns.strings`; nil when they are not valid UTF-8.
@@ -278,11 +279,8 @@ struct ByteInterner {
     private var entries: [Entry] = []
     private var bytes: [UInt8] = []
 
-    /// Swift's seeded hash, so crafted values cannot pile up in one slot.
     static func hash(_ b: UnsafeBufferPointer<UInt8>) -> Int {
-        var h = Hasher()
-        h.combine(bytes: UnsafeRawBufferPointer(b))
-        return h.finalize()
+        Int(truncatingIfNeeded: QuickHash.hash(UnsafeRawBufferPointer(b)))
     }
 
     func find(_ b: UnsafeBufferPointer<UInt8>, hash: Int) -> Int32? {

@@ -17,6 +17,8 @@ public enum UsageLineFormat: String, Sendable, CaseIterable {
 public struct UsageLineEncoder: Sendable {
     public let format: UsageLineFormat
     let products: [ProductSpec]
+    /// Per product, each dimension's and metric's `"name":` as JSON bytes, made once.
+    let jsonKeys: [(dimensions: [[UInt8]], metrics: [[UInt8]])]
     let squidFields: (host: Int, port: Int, status: Int, bytes: Int)?
 
     /// Fails when the format cannot hold the products: CSV has one header, so one product;
@@ -24,6 +26,8 @@ public struct UsageLineEncoder: Sendable {
     public init(format: UsageLineFormat, products: [ProductSpec]) throws(UsageLineEncoderError) {
         self.format = format
         self.products = products
+        func key(_ name: String) -> [UInt8] { Array((JSONValue.quote(name) + ":").utf8) }
+        jsonKeys = products.map { p in (p.dimensions.map(key), p.metrics.map { key($0.name) }) }
         if format == .csv && products.count != 1 {
             throw UsageLineEncoderError("CSV holds one product per file (its header names the columns); got \(products.count)")
         }
@@ -47,53 +51,46 @@ public struct UsageLineEncoder: Sendable {
 
     /// Appends `event` as one line (with its newline). The event's product must be one the encoder was made with.
     public func append(_ e: UsageEvent, to out: inout [UInt8]) {
-        guard let p = products.first(where: { $0.name == e.product }) else { preconditionFailure("UsageLineEncoder: unknown product \(e.product)") }
+        guard let i = products.firstIndex(where: { $0.name == e.product }) else { preconditionFailure("UsageLineEncoder: unknown product \(e.product)") }
+        let p = products[i]
         switch format {
-        case .native: native(e, p, &out)
-        case .cloudevents: cloudEvent(e, p, &out)
+        case .native: native(e, p, jsonKeys[i], &out)
+        case .cloudevents: cloudEvent(e, p, jsonKeys[i], &out)
         case .squid: squid(e, &out)
         case .csv: csv(e, p, &out)
         }
         out.append(0x0A)
     }
 
-    private func native(_ e: UsageEvent, _ p: ProductSpec, _ out: inout [UInt8]) {
+    private func native(_ e: UsageEvent, _ p: ProductSpec, _ keys: (dimensions: [[UInt8]], metrics: [[UInt8]]), _ out: inout [UInt8]) {
         out.append(0x7B)
-        if let id = e.id { Bytes.field("id", id, &out) }
-        if let source = e.source { Bytes.field("source", source, &out) }
-        Bytes.key("time", &out)
-        out.append(0x22)
+        if let id = e.id { Bytes.field("\"id\":", id, &out) }
+        if let source = e.source { Bytes.field("\"source\":", source, &out) }
+        out.append(contentsOf: "\"time\":\"".utf8)
         Bytes.time(e.time, &out)
-        out.append(0x22)
-        out.append(0x2C)
-        Bytes.field("account", e.account, &out)
-        Bytes.field("product", e.product, &out)
-        Bytes.key("dimensions", &out)
-        out.append(0x7B)
-        dimensions(e, p, &out)
+        out.append(contentsOf: "\",".utf8)
+        Bytes.field("\"account\":", e.account, &out)
+        Bytes.field("\"product\":", e.product, &out)
+        out.append(contentsOf: "\"dimensions\":{".utf8)
+        dimensions(e, keys.dimensions, &out)
         out.removeLast()
-        out.append(contentsOf: "},".utf8)
-        Bytes.key("metrics", &out)
-        out.append(0x7B)
-        metrics(e, p, &out)
+        out.append(contentsOf: "},\"metrics\":{".utf8)
+        metrics(e, p, keys.metrics, &out)
         out.removeLast()
         out.append(contentsOf: "}}".utf8)
     }
 
-    private func cloudEvent(_ e: UsageEvent, _ p: ProductSpec, _ out: inout [UInt8]) {
+    private func cloudEvent(_ e: UsageEvent, _ p: ProductSpec, _ keys: (dimensions: [[UInt8]], metrics: [[UInt8]]), _ out: inout [UInt8]) {
         out.append(contentsOf: "{\"specversion\":\"1.0\",".utf8)
-        if let id = e.id { Bytes.field("id", id, &out) }
-        Bytes.field("source", e.source ?? "tally-generate", &out)
-        Bytes.field("type", e.product, &out)
-        Bytes.field("subject", e.account, &out)
-        Bytes.key("time", &out)
-        out.append(0x22)
+        if let id = e.id { Bytes.field("\"id\":", id, &out) }
+        Bytes.field("\"source\":", e.source ?? "tally-generate", &out)
+        Bytes.field("\"type\":", e.product, &out)
+        Bytes.field("\"subject\":", e.account, &out)
+        out.append(contentsOf: "\"time\":\"".utf8)
         Bytes.time(e.time, &out)
-        out.append(contentsOf: "\",".utf8)
-        Bytes.key("data", &out)
-        out.append(0x7B)
-        dimensions(e, p, &out)
-        metrics(e, p, &out)
+        out.append(contentsOf: "\",\"data\":{".utf8)
+        dimensions(e, keys.dimensions, &out)
+        metrics(e, p, keys.metrics, &out)
         out.removeLast()
         out.append(contentsOf: "}}".utf8)
     }
@@ -146,16 +143,16 @@ public struct UsageLineEncoder: Sendable {
     }
 
     /// `"name":"value",` for every dimension.
-    private func dimensions(_ e: UsageEvent, _ p: ProductSpec, _ out: inout [UInt8]) {
-        for (i, name) in p.dimensions.enumerated() where i < e.dimensions.count {
-            Bytes.field(name, e.dimensions[i], &out)
+    private func dimensions(_ e: UsageEvent, _ keys: [[UInt8]], _ out: inout [UInt8]) {
+        for (i, key) in keys.enumerated() where i < e.dimensions.count {
+            Bytes.field(key, e.dimensions[i], &out)
         }
     }
 
     /// `"name":value,` for every metric; decimals as exact JSON numbers (`0.004123`).
-    private func metrics(_ e: UsageEvent, _ p: ProductSpec, _ out: inout [UInt8]) {
+    private func metrics(_ e: UsageEvent, _ p: ProductSpec, _ keys: [[UInt8]], _ out: inout [UInt8]) {
         for (i, m) in p.metrics.enumerated() where i < e.metrics.count {
-            Bytes.key(m.name, &out)
+            out.append(contentsOf: keys[i])
             Bytes.metric(e.metrics[i], m.kind, &out)
             out.append(0x2C)
         }
@@ -169,13 +166,15 @@ public struct UsageLineEncoderError: Error, Sendable, CustomStringConvertible {
 
 /// Byte-level writers for the encoder.
 private enum Bytes {
-    static func key(_ name: String, _ out: inout [UInt8]) {
-        string(name, &out)
-        out.append(0x3A)
+    /// `key` (already `"name":`), the value as a JSON string, and `,`.
+    static func field(_ key: StaticString, _ value: String, _ out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+        string(value, &out)
+        out.append(0x2C)
     }
 
-    static func field(_ name: String, _ value: String, _ out: inout [UInt8]) {
-        key(name, &out)
+    static func field(_ key: [UInt8], _ value: String, _ out: inout [UInt8]) {
+        out.append(contentsOf: key)
         string(value, &out)
         out.append(0x2C)
     }

@@ -199,8 +199,14 @@ public struct ReportEngine: Sendable {
         var first = 0
         while first + 1 < b.count && b[first + 1] <= startingAt { first += 1 }
         if matchesNothing && !fill { return }
+        // More than one slice to read without gap filling: read only slices on days with usage.
+        let busyDays = !fill && b.count - 1 - first > ReportEngine.slice ? try await usedDays(query, spec: spec, plan: plan, from: b[first], to: b[b.count - 1]) : nil
         while first + 1 < b.count {
             let last = min(b.count - 1, first + ReportEngine.slice)
+            if let busyDays, !ReportEngine.anyDay(busyDays, overlaps: b[first], b[last]) {
+                first = last
+                continue
+            }
             let sq = storeQuery(query, spec: spec, plan: plan, from: b[first], to: b[last])
             let stored = matchesNothing ? [] : try await store.aggregate(sq)
             struct Key: Hashable { var bucket: Int; var account: String?; var groups: [String] }

@@ -19,6 +19,9 @@ struct DedupIndex {
     var count: Int { acceptedAt.count }
     var mark: Int { journal.count }
 
+    /// Makes room for `n` more keys at once (growing key by key rehashes many times).
+    mutating func reserve(_ n: Int) { acceptedAt.reserveCapacity(acceptedAt.count + n) }
+
     /// Whether `key` is new or was accepted at or before `cutoff`; if so it is recorded as accepted `at`.
     mutating func admit(_ key: DedupKey, at: Int64, cutoff: Int64) -> Bool {
         let previous = acceptedAt[key]

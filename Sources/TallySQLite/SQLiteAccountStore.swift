@@ -16,7 +16,7 @@ public final class SQLiteAccountStore: AccountStore, @unchecked Sendable {
     static let schema = """
     CREATE TABLE IF NOT EXISTS account_records(
       id TEXT PRIMARY KEY, parent TEXT, name TEXT, hash TEXT, username TEXT, package_key TEXT, password TEXT,
-      allowed_ips TEXT NOT NULL, disabled INTEGER NOT NULL, sessions_valid_from INTEGER NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID, STRICT;
+      allowed_ips TEXT NOT NULL, disabled INTEGER NOT NULL, session_generation INTEGER NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID, STRICT;
     CREATE TABLE IF NOT EXISTS account_credentials(
       account TEXT NOT NULL, kind TEXT NOT NULL, digest TEXT NOT NULL, position INTEGER NOT NULL,
       PRIMARY KEY(account, kind, digest)) WITHOUT ROWID, STRICT;
@@ -55,7 +55,7 @@ public final class SQLiteAccountStore: AccountStore, @unchecked Sendable {
                 if c.text(1) == "token" { credentials[c.text(0), default: ([], [])].tokens.append(digest) } else { credentials[c.text(0), default: ([], [])].keys.append(digest) }
             }
             var out: [AccountRecord] = []
-            let s = try db.prepare("SELECT id, parent, name, hash, username, package_key, password, allowed_ips, disabled, sessions_valid_from, created_at FROM account_records ORDER BY created_at, id")
+            let s = try db.prepare("SELECT id, parent, name, hash, username, package_key, password, allowed_ips, disabled, session_generation, created_at FROM account_records ORDER BY created_at, id")
             while try s.step() {
                 func optional(_ col: Int32) -> String? { s.isNull(col) ? nil : s.text(col) }
                 let id = s.text(0)
@@ -63,7 +63,7 @@ public final class SQLiteAccountStore: AccountStore, @unchecked Sendable {
                 let account = Account(id: id, name: optional(2), hash: optional(3), username: optional(4), packageKey: optional(5),
                                       tokens: credentials[id]?.tokens ?? [], apiKeys: credentials[id]?.keys ?? [], password: optional(6),
                                       allowedIPs: ips.isEmpty ? [] : ips.split(separator: ",").map(String.init), parentID: optional(1), disabled: s.int(8) != 0)
-                out.append(AccountRecord(account: account, sessionsValidFrom: s.int(9), createdAt: s.int(10)))
+                out.append(AccountRecord(account: account, sessionGeneration: s.int(9), createdAt: s.int(10)))
             }
             return out
         }
@@ -75,10 +75,10 @@ public final class SQLiteAccountStore: AccountStore, @unchecked Sendable {
             do {
                 let a = record.account
                 let s = try db.prepare("""
-                    INSERT INTO account_records(id, parent, name, hash, username, package_key, password, allowed_ips, disabled, sessions_valid_from, created_at)
+                    INSERT INTO account_records(id, parent, name, hash, username, package_key, password, allowed_ips, disabled, session_generation, created_at)
                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                     ON CONFLICT(id) DO UPDATE SET parent = ?2, name = ?3, hash = ?4, username = ?5, package_key = ?6, password = ?7,
-                      allowed_ips = ?8, disabled = ?9, sessions_valid_from = ?10
+                      allowed_ips = ?8, disabled = ?9, session_generation = ?10
                     """)
                 s.bind(1, a.id)
                 for (i, v) in [a.parentID, a.name, a.hash, a.username, a.packageKey, a.password].enumerated() {
@@ -86,7 +86,7 @@ public final class SQLiteAccountStore: AccountStore, @unchecked Sendable {
                 }
                 s.bind(8, a.allowedIPs.joined(separator: ","))
                 s.bind(9, a.disabled ? 1 : 0)
-                s.bind(10, record.sessionsValidFrom)
+                s.bind(10, record.sessionGeneration)
                 s.bind(11, record.createdAt)
                 try s.run()
                 let d = try db.prepare("DELETE FROM account_credentials WHERE account = ?1")

@@ -298,6 +298,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         let cutoff = batch.receivedAt - window
         var quarters = Cells(stride: c.metricStride)
         var accepted = 0
+        dedup.reserve(c.count)
         for i in 0..<c.count {
             if let k = c.keys[i] {
                 guard dedup.admit(k, at: batch.receivedAt, cutoff: cutoff) else { continue }
@@ -347,13 +348,26 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
 
     /// Groups a tier's cells into blocks and writes one fragment per block.
     private func writeBlocks(_ cells: Cells, tier: Tier, columns c: EventColumns, newAccounts: inout [ExactKey]) throws {
-        var blocks: [BlockKey: [Int]] = [:]
-        for (i, k) in cells.keys.enumerated() {
-            let s = c.series[Int(k.series)]
-            blocks[BlockKey(account: s[0], product: s[1], bucket: k.bucket), default: []].append(i)
+        // Sort the cells by block (account, product, bucket), then walk each block's run.
+        let order = cells.keys.indices.sorted { a, b in
+            let (x, y) = (cells.keys[a], cells.keys[b])
+            let (sx, sy) = (c.series[Int(x.series)], c.series[Int(y.series)])
+            return (sx[0], sx[1], x.bucket) < (sy[0], sy[1], y.bucket)
         }
         var local = [Int32](repeating: -1, count: c.strings.count)
-        for (key, members) in blocks.sorted(by: { ($0.key.account, $0.key.product, $0.key.bucket) < ($1.key.account, $1.key.product, $1.key.bucket) }) {
+        var start = 0
+        while start < order.count {
+            let first = cells.keys[order[start]]
+            let key = BlockKey(account: c.series[Int(first.series)][0], product: c.series[Int(first.series)][1], bucket: first.bucket)
+            var end = start + 1
+            while end < order.count {
+                let k = cells.keys[order[end]]
+                let s = c.series[Int(k.series)]
+                if s[0] != key.account || s[1] != key.product || k.bucket != key.bucket { break }
+                end += 1
+            }
+            let members = order[start..<end]
+            start = end
             let product = c.strings[Int(key.product)]
             let layout = try self.layout(product)
             var block = CellBlock(dimensionColumns: (layout.dimensionColumns.max() ?? -1) + 1, metricColumns: (layout.metricColumns.max() ?? -1) + 1)

@@ -89,7 +89,7 @@ public struct TallyRuntime: Sendable {
     }
 
     public func validator(scope: String?) -> EventValidator {
-        EventValidator(catalog: config.products, accounts: directory, maxFuture: config.ingest.maxFuture, scope: scope, now: now())
+        EventValidator(catalog: config.products, accounts: scope == nil ? directory : registry.snapshot.activeDirectory, maxFuture: config.ingest.maxFuture, scope: scope, now: now())
     }
 
     /// Commits validated events as one batch and counts them.

@@ -8,15 +8,15 @@ import TallyCore
 /// record holds only what was added at run time (its tokens and keys are the extra ones).
 public struct AccountRecord: Sendable, Equatable {
     public var account: Account
-    /// Login tokens (JWTs) issued before this instant (epoch s) are refused: a password change
-    /// or a disable ends every session.
-    public var sessionsValidFrom: Int64
+    /// Counts password changes and disables; a login token (JWT) carries the count it was issued
+    /// under and is refused once it moved on, so both end every session.
+    public var sessionGeneration: Int64
     /// When the record was first written (epoch s); run-time accounts are listed in this order.
     public var createdAt: Int64
 
-    public init(account: Account, sessionsValidFrom: Int64 = 0, createdAt: Int64) {
+    public init(account: Account, sessionGeneration: Int64 = 0, createdAt: Int64) {
         self.account = account
-        self.sessionsValidFrom = sessionsValidFrom
+        self.sessionGeneration = sessionGeneration
         self.createdAt = createdAt
     }
 }

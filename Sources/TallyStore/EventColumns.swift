@@ -102,7 +102,8 @@ public struct EventColumns: Sendable {
     private var idStarts: [Int32] = []  // -1: no id
     private var idLengths: [Int32] = []
     private var stringNumbers: [ExactKey: Int32] = [:]
-    private var seriesNumbers: [SeriesKey: Int32] = [:]
+    /// Open-addressing index of `series` (a series is looked up per event).
+    private var seriesSlots = [Int32](repeating: -1, count: 1 << 10)
     private var scratch: [UInt8] = []
 
     public init(metricStride: Int = ProductSpec.maxMetrics) {
@@ -129,18 +130,34 @@ public struct EventColumns: Sendable {
 
     /// The number of a series (whose product has `metricCount` metrics), adding it when new.
     public mutating func seriesNumber(_ s: Series, metricCount: Int) -> Int32 {
-        if let n = seriesNumbers[SeriesKey(lanes: s)] { return n }
+        let mask = seriesSlots.count - 1
+        var slot = EventColumns.home(s, mask)
+        while seriesSlots[slot] >= 0 {
+            let n = seriesSlots[slot]
+            if series[Int(n)] == s { return n }
+            slot = (slot + 1) & mask
+        }
         let n = Int32(series.count)
         series.append(s)
         seriesMetricCounts.append(metricCount)
-        seriesNumbers[SeriesKey(lanes: s)] = n
+        seriesSlots[slot] = n
+        if series.count * 2 > seriesSlots.count {
+            seriesSlots = [Int32](repeating: -1, count: seriesSlots.count * 2)
+            let mask = seriesSlots.count - 1
+            for (i, t) in series.enumerated() {
+                var slot = EventColumns.home(t, mask)
+                while seriesSlots[slot] >= 0 { slot = (slot + 1) & mask }
+                seriesSlots[slot] = Int32(i)
+            }
+        }
         return n
     }
 
-    /// A series hashed as one run of bytes (`SIMD16` would hash lane by lane).
-    struct SeriesKey: Hashable {
-        var lanes: Series
-        func hash(into hasher: inout Hasher) { withUnsafeBytes(of: lanes) { hasher.combine(bytes: $0) } }
+    private static func home(_ s: Series, _ mask: Int) -> Int {
+        let w = unsafeBitCast(s, to: SIMD8<UInt64>.self)
+        var h = QuickHash.seed
+        for i in 0..<8 { h = QuickHash.mix(h, w[i]) }
+        return Int(truncatingIfNeeded: QuickHash.finish(h)) & mask
     }
 
     /// A series of interned account, product and dimension values.

@@ -108,9 +108,9 @@ let signingKeyB = "fedcba9876543210fedcba9876543210-key-b"
         let rt = try await makeRuntime(yaml: authYAML("jwt_keys: [\(signingKey)]"))
         let jwt = try #require(await rt.login(username: "acme", password: "s3cret"))
         let parts = jwt.split(separator: ".").map(String.init)
-        let otherSub = Base64.encode(Array(#"{"iss":"tally","sub":"other","iat":\#(fixedNow),"exp":\#(fixedNow + 86400)}"#.utf8), url: true)
+        let otherSub = Base64.encode(Array(#"{"iss":"tally","sub":"other","gen":0,"iat":\#(fixedNow),"exp":\#(fixedNow + 86400)}"#.utf8), url: true)
         let none = Base64.encode(Array(#"{"alg":"none","typ":"JWT"}"#.utf8), url: true)
-        let foreign = JWT.sign(subject: "acme", issuedAt: fixedNow, key: .init(data: Data(signingKeyB.utf8)))
+        let foreign = JWT.sign(subject: "acme", generation: 0, issuedAt: fixedNow, key: .init(data: Data(signingKeyB.utf8)))
         for bad in [parts[0] + "." + otherSub + "." + parts[2], none + "." + parts[1] + ".", none + "." + parts[1] + "." + parts[2],
                     foreign, jwt + "x", "a.b.c", "..", jwt.replacingOccurrences(of: ".", with: "..")] {
             #expect(rt.bearerCaller(request(bearer: bad)) == nil, "\(bad)")
@@ -129,7 +129,7 @@ let signingKeyB = "fedcba9876543210fedcba9876543210-key-b"
         // A new key goes first: new tokens use it, old tokens stay valid.
         try "\(signingKeyB)\n\(signingKey)\n".write(toFile: file, atomically: true, encoding: .utf8)
         let new = try #require(await rt.login(username: "acme", password: "s3cret"))
-        #expect(new == JWT.sign(subject: "acme", issuedAt: fixedNow, key: .init(data: Data(signingKeyB.utf8))))
+        #expect(new == JWT.sign(subject: "acme", generation: 0, issuedAt: fixedNow, key: .init(data: Data(signingKeyB.utf8))))
         #expect(rt.bearerCaller(request(bearer: old))?.account == "acme")
 
         // A short key in the file is refused whole; the keys read before stay.

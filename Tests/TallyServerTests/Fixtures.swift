@@ -58,7 +58,9 @@ func withTestStore(_ yaml: String) -> String {
     let env = ProcessInfo.processInfo.environment
     guard env["TALLY_TEST_STORE"] == "clickhouse", let url = env["TALLY_CLICKHOUSE_URL"] else { return yaml }
     let database = "api_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-    return yaml.replacingOccurrences(of: "storage: { kind: memory }", with: "storage: { kind: clickhouse, url: \"\(url)\", database: \(database) }")
+    let accounts = FileManager.default.temporaryDirectory.appendingPathComponent("tally-\(database)-accounts.db").path
+    return yaml.replacingOccurrences(
+        of: "storage: { kind: memory }", with: "storage: { kind: clickhouse, url: \"\(url)\", database: \(database), accounts_path: \"\(accounts)\" }")
 }
 
 func event(_ id: String?, _ time: String, _ account: String, host: String = "example.com", bytes: Int64 = 1000, requests: Int64 = 1) -> String {

@@ -281,7 +281,7 @@ import TallyCore
     }
 
     /// A million messaging events with decimal costs sum exactly: the report equals the integer
-    /// sum of the costs written as text, where a binary-float sum of the same values drifts.
+    /// sum of the costs written as text, where a binary-float sum of the same values cannot.
     @Test func aMillionDecimalCostsSumExactly() async throws {
         let runtime = try await makeRuntime()
         let spec = runtime.config.products["messaging"]!
@@ -294,8 +294,9 @@ import TallyCore
             var batch: [UsageEvent] = []
             batch.reserveCapacity(50_000)
             for _ in 0..<min(50_000, total - made) {
-                // Costs up to 0.999999 with every micro-unit digit in play, parsed from text like ingest does.
-                let micros = Int64(r.below(1_000_000))
+                // Costs up to 99999.999999, parsed from text like ingest does: the total needs 17 significant
+                // digits, more than a binary double holds, so no float pipeline can print it right.
+                let micros = r.below(Int64(100_000_000_000))
                 let text = RawMessage.decimal(micros)
                 guard case .success(let cost) = Exact.parse(text, scale: 6) else { Issue.record("unparsable \(text)"); return }
                 let direction = r.below(3) == 0 ? "inbound" : "outbound"

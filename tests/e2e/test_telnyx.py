@@ -86,7 +86,10 @@ def exact(row):
 
 
 def as_set(rows):
-    return sorted(json.dumps({k: str(v) for k, v in r.items()}, sort_keys=True) for r in rows)
+    """Rows as comparable text; decimals without trailing zeros (`0.291970` equals `0.29197`)."""
+    def text(v):
+        return format(v.normalize(), "f") if isinstance(v, Decimal) else str(v)
+    return sorted(json.dumps({k: text(v) for k, v in r.items()}, sort_keys=True) for r in rows)
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,7 @@ public actor AccountManager {
         self.logger = logger
         self.now = now
         let merged = AccountManager.merge(configured: configured, records: records, logger: logger)
-        registry = AccountRegistry(normalized: merged.accounts, serviceTokens: config.ingest.tokens, sessionsValidFrom: merged.sessions)
+        registry = AccountRegistry(normalized: merged.accounts, serviceTokens: config.ingest.tokens, sessionGenerations: merged.sessions)
     }
 
     /// Opens the store's records and merges them over the configuration.
@@ -111,7 +111,7 @@ public actor AccountManager {
                 a.disabled = c.disabled || x.disabled
                 a.tokens = c.tokens + extraCredentials(x.tokens, of: c.id)
                 a.apiKeys = c.apiKeys + extraCredentials(x.apiKeys, of: c.id)
-                sessions[c.id] = r.sessionsValidFrom
+                sessions[c.id] = r.sessionGeneration
             }
             out.append(a)
         }
@@ -131,7 +131,7 @@ public actor AccountManager {
             a.apiKeys = extraCredentials(a.apiKeys, of: a.id)
             known.insert(a.id)
             out.append(a)
-            sessions[a.id] = r.sessionsValidFrom
+            sessions[a.id] = r.sessionGeneration
         }
         // Parents that no longer exist, or that would close a cycle, make an account top-level.
         let index = Dictionary(out.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -166,7 +166,7 @@ public actor AccountManager {
         try await store.save(record)
         records[record.account.id] = record
         let merged = AccountManager.merge(configured: configured, records: Array(records.values), logger: logger)
-        registry.replace(normalized: merged.accounts, sessionsValidFrom: merged.sessions)
+        registry.replace(normalized: merged.accounts, sessionGenerations: merged.sessions)
     }
 
     /// The record of an existing account (a fresh, empty overlay for a configured one).
@@ -283,7 +283,7 @@ public actor AccountManager {
         }
         if let disabled = change.disabled {
             try refuseConfigured("disabled", c?.disabled == true)
-            if disabled && !r.account.disabled { r.sessionsValidFrom = now() }
+            if disabled && !r.account.disabled { r.sessionGeneration += 1 }
             r.account.disabled = disabled
         }
         if let ips = change.allowedIPs {
@@ -306,7 +306,7 @@ public actor AccountManager {
             } else {
                 r.account.password = nil
             }
-            r.sessionsValidFrom = now()
+            r.sessionGeneration += 1
         }
         if !problems.isEmpty { throw AccountChangeError(.invalid, "invalid_account", problems.joined(separator: "; ")) }
     }

@@ -8,6 +8,8 @@ public final class AccountRegistry: Sendable {
     public struct Snapshot: Sendable {
         /// The account tree; tokens and keys as `sha256:<hex>`, passwords as their verifier form.
         public let directory: AccountDirectory
+        /// The tree without inactive accounts: what an account's own credential may name.
+        public let activeDirectory: AccountDirectory
         /// Accounts that are disabled or below a disabled account.
         let inactive: Set<String>
         /// Token digest → who it acts for (service tokens and active accounts' tokens).
@@ -18,11 +20,11 @@ public final class AccountRegistry: Sendable {
         let networks: [String: [IPNetwork]]
         /// Account id → its password verifier (active accounts only).
         let passwords: [String: PasswordVerifier]
-        /// Account id → JWTs issued before this instant (epoch s) are refused.
-        let sessionsValidFrom: [String: Int64]
+        /// Account id → the session generation its login tokens must carry (absent: 0).
+        let sessionGenerations: [String: Int64]
 
         /// Builds the tables of `accounts`, whose secrets are already in hashed form (`normalized`).
-        init(accounts: [Account], serviceTokens: [String], sessionsValidFrom: [String: Int64]) {
+        init(accounts: [Account], serviceTokens: [String], sessionGenerations: [String: Int64]) {
             let directory = AccountDirectory(accounts)
             var inactive = Set<String>()
             for a in accounts {
@@ -48,12 +50,13 @@ public final class AccountRegistry: Sendable {
                 if let v = PasswordVerifier(normalized: a.password) { passwords[a.id] = v }
             }
             self.directory = directory
+            self.activeDirectory = inactive.isEmpty ? directory : AccountDirectory(accounts.filter { !inactive.contains($0.id) })
             self.inactive = inactive
             self.tokens = tokens
             self.apiKeys = apiKeys
             self.networks = networks
             self.passwords = passwords
-            self.sessionsValidFrom = sessionsValidFrom
+            self.sessionGenerations = sessionGenerations
         }
 
         /// Whether an account exists and neither it nor an ancestor is disabled.
@@ -64,17 +67,17 @@ public final class AccountRegistry: Sendable {
     let serviceTokens: [String]
 
     /// A registry over accounts already `normalized`.
-    init(normalized accounts: [Account], serviceTokens: [String], sessionsValidFrom: [String: Int64]) {
+    init(normalized accounts: [Account], serviceTokens: [String], sessionGenerations: [String: Int64]) {
         self.serviceTokens = serviceTokens
-        state = Mutex(Snapshot(accounts: accounts, serviceTokens: serviceTokens, sessionsValidFrom: sessionsValidFrom))
+        state = Mutex(Snapshot(accounts: accounts, serviceTokens: serviceTokens, sessionGenerations: sessionGenerations))
     }
 
     /// The current snapshot (a cheap copy: its tables are shared, copy-on-write).
     public var snapshot: Snapshot { state.withLock { $0 } }
 
     /// Replaces the state in one step with accounts already `normalized`.
-    func replace(normalized accounts: [Account], sessionsValidFrom: [String: Int64]) {
-        let next = Snapshot(accounts: accounts, serviceTokens: serviceTokens, sessionsValidFrom: sessionsValidFrom)
+    func replace(normalized accounts: [Account], sessionGenerations: [String: Int64]) {
+        let next = Snapshot(accounts: accounts, serviceTokens: serviceTokens, sessionGenerations: sessionGenerations)
         state.withLock { $0 = next }
     }
 

@@ -69,7 +69,7 @@ extension TallyRuntime {
               let claims = JWT.verify(token, keys: jwtKeys.keys(), now: now()) else { return nil }
         let s = registry.snapshot
         guard s.isActive(claims.subject), s.passwords[claims.subject] != nil,
-              claims.issuedAt >= (s.sessionsValidFrom[claims.subject] ?? .min) else { return nil }
+              claims.generation == (s.sessionGenerations[claims.subject] ?? 0) else { return nil }
         return Caller(account: claims.subject, credential: "login:" + claims.subject)
     }
 
@@ -118,7 +118,7 @@ extension TallyRuntime {
         // An unknown user costs the same slow hash as a known one, so timing does not tell them apart.
         let ok = await Self.offload { (verifier ?? .decoy).verify(password) }
         guard ok, let account, verifier != nil, let key = jwtKeys.keys().first else { return nil }
-        return JWT.sign(subject: account.id, issuedAt: now(), key: key)
+        return JWT.sign(subject: account.id, generation: s.sessionGenerations[account.id] ?? 0, issuedAt: now(), key: key)
     }
 
     /// Rate limit of a caller on a face (`native`, `iproyal`, `proxy_seller`, `goproxies`, `telnyx`,

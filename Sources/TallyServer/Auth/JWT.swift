@@ -14,15 +14,16 @@ enum JWT {
     static let skew: Int64 = 60
     static let header = Base64.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8), url: true)
 
-    static func sign(subject: String, issuedAt: Int64, key: SymmetricKey) -> String {
-        let claims = #"{"iss":"tally","sub":"# + JSONValue.quote(subject) + #","iat":\#(issuedAt),"exp":\#(issuedAt + lifetime)}"#
+    /// `gen` is the account's session generation: a password change or disable moves it on.
+    static func sign(subject: String, generation: Int64, issuedAt: Int64, key: SymmetricKey) -> String {
+        let claims = #"{"iss":"tally","sub":"# + JSONValue.quote(subject) + #","gen":\#(generation),"iat":\#(issuedAt),"exp":\#(issuedAt + lifetime)}"#
         let input = header + "." + Base64.encode(Array(claims.utf8), url: true)
         let mac = HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: key)
         return input + "." + Base64.encode(Array(mac), url: true)
     }
 
-    /// The subject and issue time of a token signed by one of `keys`, unexpired at `now`; nil otherwise.
-    static func verify(_ token: String, keys: [SymmetricKey], now: Int64) -> (subject: String, issuedAt: Int64)? {
+    /// The subject and session generation of a token signed by one of `keys`, unexpired at `now`; nil otherwise.
+    static func verify(_ token: String, keys: [SymmetricKey], now: Int64) -> (subject: String, generation: Int64)? {
         guard token.utf8.count <= maxLength else { return nil }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let mac = Base64.decode(parts[2]), mac.count == 32 else { return nil }
@@ -35,9 +36,10 @@ enum JWT {
               header["alg"] == .string("HS256"),
               let claimBytes = Base64.decode(parts[1]), let claims = try? JSONParser.parse(String(decoding: claimBytes, as: UTF8.self)),
               case .string(let sub)? = claims["sub"], case .number(let iatText)? = claims["iat"], case .number(let expText)? = claims["exp"],
+              case .number(let genText)? = claims["gen"], let gen = Int64(genText),
               let iat = Int64(iatText), let exp = Int64(expText),
               now < exp, iat <= now + skew else { return nil }
-        return (sub, iat)
+        return (sub, gen)
     }
 }
 

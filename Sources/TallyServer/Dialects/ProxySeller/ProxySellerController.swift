@@ -16,8 +16,8 @@ struct ProxySellerController {
 
     func addRoutes(to router: Router<TallyContext>) {
         let group = router.group("personal/api").add(middleware: ProxySellerErrorMiddleware())
+        // No catch-all below: Hummingbird refuses `**` beside the `:version` parameter.
         group.post(":version/:apiKey/resident/traffic/details") { request, context in try await trafficDetails(request, context) }
-        group.notFoundBelow("")
     }
 
     func trafficDetails(_ request: Request, _ context: TallyContext) async throws -> Response {

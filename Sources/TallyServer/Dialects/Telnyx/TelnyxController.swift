@@ -259,7 +259,7 @@ struct TelnyxController {
                 let descending = k.hasPrefix("-")
                 return field(descending ? String(k.dropFirst()) : k).map { ReportQuery.Sort(field: $0, descending: descending) }
             }
-            return requested
+            return requested + dimensions.compactMap(field).map { ReportQuery.Sort(field: $0) }
         }
 
         /// A dimension's value in a row: the UTC date or hour of its bucket, or its group value.
@@ -289,7 +289,7 @@ struct TelnyxController {
         /// One CSV line; metrics with six decimals (`0.000800`, `17.000000`).
         func csvLine(_ row: ReportRow, _ r: ReportResult, caller: String) -> String {
             let cells = [row.account ?? caller] + dimensions.map { value(of: $0, in: row, r) } + [r.query.product]
-            return (cells.map(CSV.cell) + zip(r.metrics, row.values).map { Exact.render($1, scale: $0.kind.scale, decimals: 5) }).joined(separator: ",") + "\n"
+            return (cells.map(CSV.cell) + zip(r.metrics, row.values).map { Exact.render($1, scale: $0.kind.scale, decimals: 6) }).joined(separator: ",") + "\n"
         }
     }
 }
