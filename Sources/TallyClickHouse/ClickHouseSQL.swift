@@ -19,6 +19,8 @@ enum RowKind: UInt8, Sendable {
     /// One per shard a write touched: `bucket` = write id, `d0` = shard index. Event ids in
     /// `seen` count only once the marker of their write and shard exists.
     case portion = 13
+    /// Written (once per write) when a write stores a negative metric value; see `aggregate`.
+    case signed = 14
 
     init(_ tier: Tier) {
         switch tier {
@@ -167,11 +169,15 @@ enum ClickHouseQueries {
     /// The aggregate read of a store query: nil when it can match nothing (no accounts, an
     /// empty range, a filter listing no value), so no query is sent.
     ///
-    /// The inner query sums each cell (a whole sort key of `usage`) with plain `sum`, which is
-    /// exact because every cell's sum is kept inside Int64 at commit (two's-complement addition
-    /// is associative, so partial merges in any order end at the true value); the outer query
-    /// sums cells in halves (see `joinHalves`), where a total may leave the range.
-    static func aggregate(_ q: StoreQuery, layout: ColumnLayout, tables: ClickHouseTables) -> (String, [ExternalTable])? {
+    /// Sums across cells are taken in halves (see `joinHalves`), which is exact when every
+    /// stored row holds its true value. That is so while no negative value was ever stored:
+    /// every cell's sum is kept inside Int64 at commit, so no row (a write's delta, or a merge of
+    /// rows) can wrap. Once one was (`signed`), a subset of a cell's rows may wrap even though the
+    /// cell does not, so an inner query first sums each cell (a whole sort key) with plain
+    /// `sum`, exact because two's-complement addition is associative, and the outer one sums
+    /// cells in halves; that costs about ten times more, and Tally's own ingest never stores a
+    /// negative value.
+    static func aggregate(_ q: StoreQuery, layout: ColumnLayout, tables: ClickHouseTables, signed: Bool) -> (String, [ExternalTable])? {
         if q.accounts.isEmpty || q.from >= q.to || q.filters.values.contains(where: \.isEmpty) { return nil }
         var keys = ["bucket"]
         if q.groupByAccount { keys.append("account") }
@@ -189,12 +195,18 @@ enum ClickHouseQueries {
             external.append(t)
             conditions.append("d\(layout.dimensionColumns[dim]) GLOBAL IN f\(dim)")
         }
+        let group = keys.joined(separator: ", ")
+        let condition = conditions.joined(separator: " AND ")
+        guard signed else {
+            let sums = layout.metricColumns.map { halfSums("m\($0)") }
+            let sql = "SELECT \(([group] + sums).joined(separator: ", ")) FROM \(tables.usage) WHERE \(condition) GROUP BY \(group) ORDER BY \(group) FORMAT RowBinary"
+            return (sql, external)
+        }
         let cells = layout.metricColumns.map { "sum(m\($0)) AS c\($0)" }.joined(separator: ", ")
         let inner = """
             SELECT bucket, account, \(Columns.dimensionList), \(cells) FROM \(tables.usage) \
-            WHERE \(conditions.joined(separator: " AND ")) GROUP BY bucket, account, \(Columns.dimensionList)
+            WHERE \(condition) GROUP BY bucket, account, \(Columns.dimensionList)
             """
-        let group = keys.joined(separator: ", ")
         let sums = layout.metricColumns.map { halfSums("c\($0)") }
         let sql = "SELECT \(([group] + sums).joined(separator: ", ")) FROM (\(inner)) GROUP BY \(group) ORDER BY \(group) FORMAT RowBinary"
         return (sql, external)
@@ -252,6 +264,11 @@ enum ClickHouseQueries {
     /// The latest position of a reader.
     static func checkpoint(_ reader: String, tables: ClickHouseTables) -> String {
         "SELECT d0 FROM \(tables.usage) WHERE kind = \(RowKind.checkpoint.rawValue) AND account = \(literal(reader)) ORDER BY bucket DESC LIMIT 1 FORMAT RowBinary"
+    }
+
+    /// Whether any negative metric value was ever stored (a count of `signed` markers).
+    static func signed(tables: ClickHouseTables) -> String {
+        "SELECT count() FROM \(tables.usage) WHERE kind = \(RowKind.signed.rawValue) FORMAT RowBinary"
     }
 
     /// The latest write: (write id, receivedAt of its last batch).

@@ -229,7 +229,7 @@ public final class ClickHouseUsageStore: UsageStore {
 
     public func aggregate(_ q: StoreQuery) async throws -> [StoreRow] {
         let layout = try self.layout(q.product)
-        guard let (sql, external) = ClickHouseQueries.aggregate(q, layout: layout, tables: session.tables) else { return [] }
+        guard let (sql, external) = ClickHouseQueries.aggregate(q, layout: layout, tables: session.tables, signed: try await signed()) else { return [] }
         let metrics = layout.metricColumns.count
         return try await session.rows(sql, external: external) { r throws(RowBinaryError) -> Result<StoreRow, StoreError> in
             let bucket = try r.int64()
@@ -245,6 +245,15 @@ public final class ClickHouseUsageStore: UsageStore {
             if overflow { return .failure(StoreError(.overflow, "a metric sum exceeds the 64-bit range")) }
             return .success(StoreRow(bucket: bucket, account: account, groups: groups, metrics: values))
         }.map { try $0.get() }
+    }
+
+    /// Whether a negative value was ever stored: once true it stays true; while false it is
+    /// asked again (a primary-key lookup), since another process may be the writer.
+    private func signed() async throws -> Bool {
+        if layouts.signed { return true }
+        let n = try await session.rows(ClickHouseQueries.signed(tables: session.tables)) { r throws(RowBinaryError) in try r.uint64() }
+        if n.first ?? 0 > 0 { layouts.signed = true }
+        return layouts.signed
     }
 
     public func checkpoint(reader: String) async throws -> String? {
@@ -272,12 +281,20 @@ public final class ClickHouseUsageStore: UsageStore {
     }
 }
 
-/// The column layout of every prepared product, shared by the store and its writer.
+/// The column layout of every prepared product, and whether a negative value was ever stored:
+/// what the store and its writer share.
 final class Layouts: Sendable {
     private let state = Mutex<[String: ColumnLayout]>([:])
+    private let signedState = Mutex(false)
 
     var current: [String: ColumnLayout] {
         get { state.withLock { $0 } }
         set { state.withLock { $0 = newValue } }
+    }
+
+    /// Set by the writer before it sends a write holding a negative value, never reset.
+    var signed: Bool {
+        get { signedState.withLock { $0 } }
+        set { signedState.withLock { $0 = $0 || newValue } }
     }
 }

@@ -142,6 +142,7 @@ actor CommitWriter {
             }
         }
         guard !written.isEmpty else { return results }
+        if plan.signed { self.layouts.signed = true }
         let write = plan.encode(id: nextWriteID(), placement: placement, series: series)
         let batches = written.map { group[$0].batch.idempotencyKey ?? "-" }
         do {
@@ -389,11 +390,14 @@ struct WritePlan {
     private var receipts: [(ExactString, IngestReceipt)] = []
     private var checkpoints: [ExactString: String] = [:]
     private(set) var lastReceivedAt: Int64 = 0
+    /// Whether a batch holds a negative metric value (see `ClickHouseQueries.aggregate`).
+    private(set) var signed = false
 
     /// Whether a batch of this plan carries idempotency key `key`.
     func has(_ key: ExactString) -> Bool { receipts.contains { $0.0 == key } }
 
     mutating func add(_ b: BatchFold, batch: IngestBatch, key: ExactString?) {
+        if !signed { signed = b.cells.values.contains { $0.metrics.contains { $0 < 0 } } }
         for (id, d) in b.cells {
             // Wrapping is right here: the per-cell running sums were checked exactly, so the
             // cell's stored rows add up to an in-range value whatever each row holds.
@@ -442,6 +446,7 @@ struct WritePlan {
         for (reader, position) in checkpoints {
             portions[0]!.addUsage(month: month, kind: .checkpoint, account: reader.value, bucket: id, d0: position, shardKey: 0, n: 1)
         }
+        if signed { portions[0]!.addUsage(month: month, kind: .signed, account: "", bucket: id, shardKey: 0, n: 1) }
         portions[0]!.addUsage(month: month, kind: .commit, account: "", bucket: id, shardKey: 0, n: 1, metrics: [lastReceivedAt, Int64(portions.count)])
         for s in portions.keys {
             portions[s]!.addUsage(month: month, kind: .portion, account: "", bucket: id, d0: String(s), shardKey: UInt64(s), n: 1)

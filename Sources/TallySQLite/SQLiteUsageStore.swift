@@ -627,14 +627,24 @@ struct CellFold {
         }
     }
 
-    /// The rows in store order: bucket, account, group values.
+    /// The rows in store order: bucket, account, group values (each string by its bytes).
     func rows() -> [StoreRow] {
         let metricCount = layout.metricColumns.count
-        return keys.indices.map { i in
+        // Order the few distinct strings once, then the rows by their ranks (comparing strings per row is slow).
+        var rank = [Int32](repeating: -1, count: strings.count)
+        for (r, n) in strings.indices.sorted(by: { strings[$0].utf8.lexicographicallyPrecedes(strings[$1].utf8) }).enumerated() { rank[n] = Int32(r) }
+        let order = keys.indices.sorted { a, b in
+            let (x, y) = (keys[a], keys[b])
+            if x.bucket != y.bucket { return x.bucket < y.bucket }
+            if x.account != y.account { return (x.account < 0 ? -1 : rank[Int(x.account)]) < (y.account < 0 ? -1 : rank[Int(y.account)]) }
+            for (g, h) in zip(x.groups, y.groups) where g != h { return rank[Int(g)] < rank[Int(h)] }
+            return false
+        }
+        return order.map { i in
             let k = keys[i]
             return StoreRow(bucket: k.bucket, account: k.account < 0 ? nil : strings[Int(k.account)],
                             groups: k.groups.map { strings[Int($0)] }, metrics: Array(sums[(i * metricCount)..<((i + 1) * metricCount)]))
-        }.sorted(by: StoreRow.precedes)
+        }
     }
 }
 

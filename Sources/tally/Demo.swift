@@ -79,6 +79,10 @@ enum Demo {
           # exact messaging cost by direction, monthly, in Kolkata time
           curl -H 'Authorization: Bearer demo-telco-token' '\(base)/v1/usage?product=messaging&from=\(from)&to=\(to)&bucket=month&tz=Asia/Kolkata&group_by=direction'
 
+          # the same usage through Telnyx's usage reports and an OpenMeter meter
+          curl -g -H 'Authorization: Bearer demo-telco-token' '\(base)/v2/usage_reports?product=messaging&dimensions=direction,date&metrics=cost,parts&date_range=last_7_days&managed_accounts=true&page[size]=5'
+          curl -H 'Authorization: Bearer demo-telco-token' '\(base)/api/v1/meters/messaging_cost/query?from=\(from)T00:00:00Z&windowSize=DAY&windowTimeZone=Europe/Amsterdam&groupBy=subject'
+
           # ingest your own event
           curl -H 'Authorization: Bearer demo-ingest-token' --data-binary '{"id":"e1","source":"me","time":"\(f.string(from: today))T10:00:00Z","account":"sub1","product":"residential","dimensions":{"hostname":"example.com","port":"443","country":"US","status":"200"},"metrics":{"bytes":2150000,"requests":3}}' \(base)/v1/events
 

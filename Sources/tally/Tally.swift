@@ -13,7 +13,7 @@ struct Tally: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally",
         abstract: "Exact usage metering: ingest usage, keep exact aggregates, serve reports.",
-        subcommands: [Serve.self, Ingest.self, Tail.self, Report.self, Generate.self]
+        subcommands: [Serve.self, Ingest.self, Tail.self, Report.self, Accounts.self, Generate.self]
     )
 }
 

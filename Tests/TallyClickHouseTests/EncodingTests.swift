@@ -115,3 +115,53 @@ struct EncodingTests {
         #expect(ExactString("B") < ExactString("a"))
     }
 }
+
+/// The SQL builders as (sql, external tables) pairs, no server.
+@Suite("ClickHouse queries")
+struct QueryBuilderTests {
+    let layout = ColumnLayout(dimensionColumns: [1, 0], metricColumns: [2, 0])
+    let tables = ClickHouseTables(database: "db", cluster: nil)
+
+    @Test func aggregateWithoutNegativesSumsRowsInHalves() throws {
+        let q = StoreQuery(accounts: ["a", "o'neil"], product: "api", tier: .hour, from: 0, to: 7_200, groupByAccount: true, groupBy: [1], filters: [0: ["eu", "x'"]])
+        let (sql, external) = try #require(ClickHouseQueries.aggregate(q, layout: layout, tables: tables, signed: false))
+        #expect(sql == """
+            SELECT bucket, account, d0, sum(toInt64(bitShiftRight(m2, 32))), sum(toInt64(bitAnd(m2, 4294967295))), \
+            sum(toInt64(bitShiftRight(m0, 32))), sum(toInt64(bitAnd(m0, 4294967295))) FROM db.usage WHERE kind = 2 AND account GLOBAL IN accounts \
+            AND product = 'api' AND bucket >= 0 AND bucket < 7200 AND d1 GLOBAL IN f0 GROUP BY bucket, account, d0 ORDER BY bucket, account, d0 FORMAT RowBinary
+            """)
+        #expect(external.map(\.name) == ["accounts", "f0"])
+        var accounts = RowBinaryReader(external[0].rows.bytes)
+        #expect(try [accounts.string(), accounts.string()] == ["a", "o'neil"])
+        #expect(accounts.atEnd)
+    }
+
+    @Test func aggregateAfterNegativesSumsEachCellFirst() throws {
+        let q = StoreQuery(accounts: ["a"], product: "api", tier: .day, from: -86_400, to: 86_400)
+        let (sql, _) = try #require(ClickHouseQueries.aggregate(q, layout: layout, tables: ClickHouseTables(database: "db", cluster: "c"), signed: true))
+        #expect(sql == """
+            SELECT bucket, sum(toInt64(bitShiftRight(c2, 32))), sum(toInt64(bitAnd(c2, 4294967295))), sum(toInt64(bitShiftRight(c0, 32))), \
+            sum(toInt64(bitAnd(c0, 4294967295))) FROM (SELECT bucket, account, d0, d1, d2, d3, d4, d5, d6, d7, sum(m2) AS c2, sum(m0) AS c0 \
+            FROM db.usage WHERE kind = 3 AND account GLOBAL IN accounts AND product = 'api' AND bucket >= -86400 AND bucket < 86400 \
+            GROUP BY bucket, account, d0, d1, d2, d3, d4, d5, d6, d7) GROUP BY bucket ORDER BY bucket FORMAT RowBinary
+            """)
+    }
+
+    @Test func queriesThatMatchNothingAreNotSent() {
+        for q in [
+            StoreQuery(accounts: [], product: "api", tier: .day, from: 0, to: 86_400),
+            StoreQuery(accounts: ["a"], product: "api", tier: .day, from: 86_400, to: 86_400),
+            StoreQuery(accounts: ["a"], product: "api", tier: .day, from: 0, to: 86_400, filters: [1: []]),
+        ] {
+            #expect(ClickHouseQueries.aggregate(q, layout: layout, tables: tables, signed: false) == nil)
+        }
+    }
+
+    @Test func clusterTablesAndSchema() {
+        let c = ClickHouseTables(database: "db", cluster: "tally_test")
+        #expect(c.usageLocal == "db.usage_local" && c.usage == "db.usage")
+        #expect(c.distributedSchema[1].hasSuffix("ENGINE = Distributed('tally_test', db, usage_local, shard_key)"))
+        #expect(tables.usageLocal == "db.usage" && tables.distributedSchema.isEmpty)
+        #expect(tables.shardSchema[1].contains("ENGINE = SummingMergeTree((n, m0, m1, m2, m3, m4, m5, m6, m7)) PARTITION BY month ORDER BY (kind, account, product, bucket, d0, d1, d2, d3, d4, d5, d6, d7)"))
+    }
+}

@@ -130,7 +130,7 @@ struct NativeFastPathTests {
         var text: [String] = []
         for i in 0..<3_000 {
             var bytes = Array(Self.cases[Int(rng.next() % UInt64(4))].utf8)
-            for _ in 0..<(1 + rng.next() % 3) where !bytes.isEmpty {
+            for _ in 0..<(rng.next() % 3) where !bytes.isEmpty {
                 let at = Int(rng.next() % UInt64(bytes.count))
                 switch rng.next() % 3 {
                 case 0: bytes.remove(at: at)

@@ -171,6 +171,9 @@ func scratchDirectory() throws -> URL {
             // What it does not name can change: a configured account gets a password and an extra token.
             #expect(try await client.admin(.patch, "accounts/acme-sub2", #"{"password":"sub2-password","name":"Two"}"#).status == .ok)
             #expect(await rt.login(username: "sub2", password: "sub2-password") != nil)
+            // Clearing what is not configured (a crash the fuzzer found: null identifiers).
+            #expect(try await client.admin(.patch, "accounts/acme-sub1", #"{"package_key":null,"name":null}"#).status == .ok)
+            #expect(try await client.admin(.post, "accounts", #"{"id":"sub1"}"#).status == .conflict, "an id that is another account's username")
             let extra = try await client.admin(.post, "accounts/acme/tokens", #"{"secret":"a-given-token-of-acme"}"#)
             #expect(extra.status == .created)
             #expect(try await client.usage("a-given-token-of-acme").status == .ok)

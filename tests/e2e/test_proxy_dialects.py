@@ -1,13 +1,13 @@
 """The proxy vendors' dialects (IPRoyal, Proxy-Seller, GoProxies) against the real `tally` binary:
 the official `proxy-seller-user-api` client pointed at it with `base_url`, and the seed pages' own
 request examples (IPRoyal's cURL and Python, GoProxies' login then stats) replayed over loopback."""
-import json, os, random, shutil, socket, subprocess, tempfile, time, urllib.request
+import random, subprocess, time
 
 import pytest
 import requests
 from proxy_seller_user_api import Api, ApiError
 
-TALLY = os.environ.get("TALLY_BIN", ".build/debug/tally")
+from tally_server import TallyServer
 
 SEED_HASH = "asd48w4f5c1s2a5w4f8h5t6r1v"      # IPRoyal's example hash
 SEED_KEY = "fj4948ffhg58gh843gh"               # Proxy-Seller's example API key
@@ -110,56 +110,15 @@ def seed_events():
     return out
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-class Server:
-    def __init__(self, ps_limit=1000):
-        self.tmp = tempfile.mkdtemp(prefix="tally-proxy-dialects-")
-        self.port = free_port()
-        cfg = os.path.join(self.tmp, "tally.yaml")
-        with open(cfg, "w") as f:
-            f.write(CONFIG.format(port=self.port, db=os.path.join(self.tmp, "t.db"), ps_limit=ps_limit,
-                                  seed_key=SEED_KEY, seed_hash=SEED_HASH, seed_login=SEED_LOGIN))
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([TALLY, "serve", "--config", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.time() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("tally exited early")
-            try:
-                urllib.request.urlopen(self.base + "/readyz", timeout=1).read()
-                break
-            except Exception:
-                if time.time() > end:
-                    raise
-                time.sleep(0.05)
-
-    def ingest(self, events):
-        r = requests.post(self.base + "/v1/events", data="\n".join(json.dumps(e) for e in events),
-                          headers={"Authorization": "Bearer svc"}, timeout=30)
-        assert r.status_code == 200, r.text
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+def start(ps_limit=1000):
+    return TallyServer(CONFIG, ps_limit=ps_limit, seed_key=SEED_KEY, seed_hash=SEED_HASH, seed_login=SEED_LOGIN)
 
 
 @pytest.fixture(scope="module")
 def server():
-    s = Server()
+    s = start()
     try:
-        s.ingest(seed_events())
+        s.ingest(seed_events(), "svc")
         yield s
     finally:
         s.stop()
@@ -263,7 +222,7 @@ def test_proxy_seller_errors_raise(server, version, body, message):
 
 
 def test_proxy_seller_rate_limit_is_the_access_triple():
-    s = Server(ps_limit=3)
+    s = start(ps_limit=3)
     try:
         client = api(s)
         refused = None

@@ -12,7 +12,9 @@ import Logging
 ///   follower looks for the copy (a sibling whose first bytes match and that is long enough),
 ///   finishes that from the same offset, then reads the truncated file from its start; with no
 ///   copy it starts the file again from 0 (what was written between the last read and the copy
-///   is then lost, the inherent race of copy-truncate).
+///   is then lost, the inherent race of copy-truncate). A file the follower has read nothing of
+///   since its creation or last truncation cannot be told truncated: what was written to it and
+///   copied away between two polls is not read. Prefer rename and create (Squid's own rotation).
 /// - Resuming from a position: the file is found by identity (device and inode, checked
 ///   against the fingerprint of its first bytes) under its own or a rotated name; when it is
 ///   gone, the live file is read from its start.

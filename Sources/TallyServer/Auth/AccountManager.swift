@@ -180,13 +180,15 @@ public actor AccountManager {
     public func create(id: String, parent: String?, change: AccountChange) async throws -> Account {
         try await serialized { m in
             try AccountManager.checkIdentifier(id, "id")
-            if m.registry.snapshot.directory[id] != nil { throw AccountChangeError(.conflict, "duplicate", "an account with id \"\(id)\" already exists") }
+            if m.registry.snapshot.directory.accounts.contains(where: { [$0.id, $0.hash, $0.username, $0.packageKey].contains(id) }) {
+                throw AccountChangeError(.conflict, "duplicate", "id \"\(id)\" is already used by an account")
+            }
             var r = AccountRecord(account: Account(id: id), createdAt: m.now())
             var c = change
             c.parent = .some(parent)
             try m.apply(c, to: &r, isNew: true)
             try await m.commit(r)
-            return m.registry.snapshot.directory[id]!
+            return try m.current(id)
         }
     }
 
@@ -196,8 +198,14 @@ public actor AccountManager {
             var r = try m.record(for: id)
             try m.apply(change, to: &r, isNew: false)
             try await m.commit(r)
-            return m.registry.snapshot.directory[id]!
+            return try m.current(id)
         }
+    }
+
+    /// The account as the registry now shows it.
+    private func current(_ id: String) throws -> Account {
+        guard let a = registry.snapshot.directory[id] else { throw AccountChangeError(.notFound, "account_not_found", "no account \"\(id.prefix(128))\"") }
+        return a
     }
 
     /// Issues a token (`kind` token) or API key (`kind` apiKey): a random one, or `given`.
@@ -261,7 +269,7 @@ public actor AccountManager {
                     throw AccountChangeError(.conflict, "duplicate", "\(field) \"\(v)\" is already used by another account")
                 }
             }
-            r.account[keyPath: keyPath] = value!
+            r.account[keyPath: keyPath] = value
         }
         try setIdentifier(change.hash, "hash", \.hash, configured: c?.hash)
         try setIdentifier(change.username, "username", \.username, configured: c?.username)

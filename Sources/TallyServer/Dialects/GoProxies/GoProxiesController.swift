@@ -15,7 +15,7 @@ struct GoProxiesController {
     static let maxBuckets = 20_000
 
     func addRoutes(to router: Router<TallyContext>) {
-        let group = router.group("api/v1").add(middleware: GoProxiesErrorMiddleware())
+        let group = router.group("api/v1").add(middleware: DialectErrorMiddleware<GoProxiesError>(dialect: "goproxies"))
         group.post("login") { request, _ in try await login(request) }
         group.get("stats/traffic") { request, _ in try await traffic(request) }
         group.get("stats/traffic/history") { request, _ in try await history(request, metric: ProxyUsage.bytes) }

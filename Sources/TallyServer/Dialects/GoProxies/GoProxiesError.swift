@@ -4,7 +4,7 @@ import TallyCore
 
 /// An error of the GoProxies dialect:
 /// `{"error":{"code","message","detail","fields":{"<param>":{"code","message"}}},"status":N,"path":"/api/v1/..."}`.
-struct GoProxiesError: Error, Sendable {
+struct GoProxiesError: DialectError {
     var status: HTTPResponse.Status
     var code: String
     var message: String
@@ -34,7 +34,13 @@ struct GoProxiesError: Error, Sendable {
                        detail: fields.map { "\($0.parameter): \($0.message)" }.joined(separator: "; "), fields: fields)
     }
 
-    func response(path: String) -> Response {
+    static func http(_ status: HTTPResponse.Status) -> GoProxiesError {
+        GoProxiesError(status: status, code: "invalid_argument", message: status.reasonPhrase, detail: status.reasonPhrase)
+    }
+
+    /// The envelope names the request's path.
+    func response(for request: Request) -> Response {
+        let path = request.uri.path
         var body = "{\"error\":{\"code\":" + JSONValue.quote(code) + ",\"message\":" + JSONValue.quote(message) + ",\"detail\":" + JSONValue.quote(detail)
         if !fields.isEmpty {
             body += ",\"fields\":{" + fields.map { JSONValue.quote($0.parameter) + ":{\"code\":" + JSONValue.quote($0.code) + ",\"message\":" + JSONValue.quote($0.message) + "}" }
@@ -48,22 +54,3 @@ struct GoProxiesError: Error, Sendable {
     }
 }
 
-/// Maps every error of the GoProxies routes to GoProxies' envelope; nothing else reaches the client.
-struct GoProxiesErrorMiddleware: RouterMiddleware {
-    typealias Context = TallyContext
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
-        do {
-            return try await next(request, context)
-        } catch let e as GoProxiesError {
-            return e.response(path: path)
-        } catch let e as HTTPError where e.status == .notFound {
-            return GoProxiesError.routeNotFound.response(path: path)
-        } catch let e as HTTPError where e.status.code < 500 {
-            return GoProxiesError(status: e.status, code: "invalid_argument", message: e.status.reasonPhrase, detail: e.status.reasonPhrase).response(path: path)
-        } catch {
-            context.logger.error("goproxies request failed", metadata: ["error": "\(error)"])
-            return GoProxiesError.unavailable.response(path: path)
-        }
-    }
-}

@@ -10,7 +10,7 @@ struct IPRoyalController {
     let runtime: TallyRuntime
 
     func addRoutes(to router: Router<TallyContext>) {
-        let group = router.group("v1/residential").add(middleware: IPRoyalErrorMiddleware())
+        let group = router.group("v1/residential").add(middleware: DialectErrorMiddleware<IPRoyalError>(dialect: "iproyal"))
         group.get("data-usage-report") { request, context in try await dataUsageReport(request, context) }
         group.notFoundBelow("")
     }

@@ -3,7 +3,7 @@ import NIOCore
 import TallyCore
 
 /// An error of the IPRoyal dialect: `{"error":{"code","message","detailed_messages":{...}}}`.
-struct IPRoyalError: Error, Sendable {
+struct IPRoyalError: DialectError {
     var status: HTTPResponse.Status
     var code: String
     var message: String
@@ -32,7 +32,11 @@ struct IPRoyalError: Error, Sendable {
         return IPRoyalError(status: .unprocessableContent, code: "validation_failed", message: message, detailed: detailed)
     }
 
-    var response: Response {
+    static func http(_ status: HTTPResponse.Status) -> IPRoyalError {
+        IPRoyalError(status: status, code: "bad_request", message: status.reasonPhrase)
+    }
+
+    func response(for request: Request) -> Response {
         var body = "{\"error\":{\"code\":" + JSONValue.quote(code) + ",\"message\":" + JSONValue.quote(message)
         if !detailed.isEmpty {
             body += ",\"detailed_messages\":{" + detailed.map { d in
@@ -46,21 +50,3 @@ struct IPRoyalError: Error, Sendable {
     }
 }
 
-/// Maps every error of the IPRoyal routes to IPRoyal's envelope; nothing else reaches the client.
-struct IPRoyalErrorMiddleware: RouterMiddleware {
-    typealias Context = TallyContext
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let e as IPRoyalError {
-            return e.response
-        } catch let e as HTTPError where e.status == .notFound {
-            return IPRoyalError.routeNotFound.response
-        } catch let e as HTTPError where e.status.code < 500 {
-            return IPRoyalError(status: e.status, code: "bad_request", message: e.status.reasonPhrase).response
-        } catch {
-            context.logger.error("iproyal request failed", metadata: ["error": "\(error)"])
-            return IPRoyalError.unavailable.response
-        }
-    }
-}

@@ -13,7 +13,7 @@ struct OpenMeterController {
     static let maxWindows: Int64 = 100_000
 
     func addRoutes(to router: Router<TallyContext>) {
-        let group = router.group("api/v1/meters").add(middleware: OpenMeterErrorMiddleware())
+        let group = router.group("api/v1/meters").add(middleware: DialectErrorMiddleware<OpenMeterProblem>(dialect: "openmeter"))
         group.get { request, _ in try list(request) }
         group.get(":slug") { request, context in try meter(request, context) }
         group.get(":slug/query") { request, context in try await query(request, context) }

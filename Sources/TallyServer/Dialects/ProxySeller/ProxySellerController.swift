@@ -15,7 +15,7 @@ struct ProxySellerController {
     static let maxBodyBytes = 64 << 10
 
     func addRoutes(to router: Router<TallyContext>) {
-        let group = router.group("personal/api").add(middleware: ProxySellerErrorMiddleware())
+        let group = router.group("personal/api").add(middleware: DialectErrorMiddleware<ProxySellerError>(dialect: "proxy_seller"))
         // No catch-all below: Hummingbird refuses `**` beside the `:version` parameter.
         group.post(":version/:apiKey/resident/traffic/details") { request, context in try await trafficDetails(request, context) }
     }

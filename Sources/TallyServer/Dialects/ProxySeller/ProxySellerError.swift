@@ -4,7 +4,7 @@ import TallyCore
 
 /// An error of the Proxy-Seller dialect: HTTP 200 with
 /// `{"status":"error","data":null,"errors":[{"message","code","customData":null}]}`, as the vendor sends.
-struct ProxySellerError: Error, Sendable {
+struct ProxySellerError: DialectError {
     var errors: [(message: String, code: Int)]
     var status: HTTPResponse.Status = .ok
 
@@ -20,28 +20,14 @@ struct ProxySellerError: Error, Sendable {
     static let routeNotFound = ProxySellerError(errors: [("not-found", 404)], status: .notFound)
     static let unavailable = ProxySellerError(errors: [("Service temporarily unavailable, retry later", 500)])
 
-    var response: Response {
+    static func http(_ status: HTTPResponse.Status) -> ProxySellerError {
+        ProxySellerError(errors: [(status.reasonPhrase, Int(status.code))], status: status)
+    }
+
+    func response(for request: Request) -> Response {
         let items = errors.map { "{\"message\":" + JSONValue.quote($0.message) + ",\"code\":\($0.code),\"customData\":null}" }
         let body = "{\"status\":\"error\",\"data\":null,\"errors\":[" + items.joined(separator: ",") + "]}"
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }
 
-/// Maps every error of the Proxy-Seller routes to Proxy-Seller's envelope; nothing else reaches the client.
-struct ProxySellerErrorMiddleware: RouterMiddleware {
-    typealias Context = TallyContext
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let e as ProxySellerError {
-            return e.response
-        } catch let e as HTTPError where e.status == .notFound {
-            return ProxySellerError.routeNotFound.response
-        } catch let e as HTTPError where e.status.code < 500 {
-            return ProxySellerError(errors: [(e.status.reasonPhrase, Int(e.status.code))], status: e.status).response
-        } catch {
-            context.logger.error("proxy-seller request failed", metadata: ["error": "\(error)"])
-            return ProxySellerError.unavailable.response
-        }
-    }
-}

@@ -13,7 +13,7 @@ struct TelnyxController {
     static let timeDimensions = ["date", "date_time"]
 
     func addRoutes(to router: Router<TallyContext>) {
-        let group = router.group("v2").add(middleware: TelnyxErrorMiddleware())
+        let group = router.group("v2").add(middleware: DialectErrorMiddleware<TelnyxError>(dialect: "telnyx"))
         group.get("usage_reports") { request, context in try await usageReports(request, context) }
         group.get("usage_reports/options") { request, _ in try options(request) }
     }
@@ -127,7 +127,7 @@ struct TelnyxController {
             for d in params.list("dimensions") where !dims.contains(d) { dims.append(d) }
             let badDims = dims.filter { !available.contains($0) }
             if !params.contains("dimensions") || !badDims.isEmpty {
-                let why = badDims.isEmpty ? "dimensions is required. " : "Invalid values: " + badDims.joined(separator: ",") + ". "
+                let why = badDims.isEmpty ? "dimensions is required. " : "Invalid values: " + badDims.map { String($0.prefix(64)) }.joined(separator: ",") + ". "
                 problems.append(TelnyxError.invalid("Dimensions invalid values", why + "Available dimensions values for \(spec.name): " + available.joined(separator: ","), parameter: "dimensions"))
             }
             usage.dimensions = dims.filter { available.contains($0) }
@@ -136,7 +136,7 @@ struct TelnyxController {
             for m in params.list("metrics") where !metrics.contains(m) { metrics.append(m) }
             let badMetrics = metrics.filter { spec.metricIndex($0) == nil }
             if metrics.isEmpty || !badMetrics.isEmpty {
-                let why = badMetrics.isEmpty ? "metrics is required. " : "Invalid values: " + badMetrics.joined(separator: ",") + ". "
+                let why = badMetrics.isEmpty ? "metrics is required. " : "Invalid values: " + badMetrics.map { String($0.prefix(64)) }.joined(separator: ",") + ". "
                 problems.append(TelnyxError.invalid("Metrics invalid values", why + "Available metrics values for \(spec.name): " + spec.metrics.map(\.name).joined(separator: ","), parameter: "metrics"))
             }
             usage.query.metrics = metrics.filter { spec.metricIndex($0) != nil }
@@ -145,7 +145,7 @@ struct TelnyxController {
             usage.query.bucket = usage.dimensions.contains("date_time") ? .hour : usage.dimensions.contains("date") ? .day : .total
             for (dim, values) in filters(params, problems: &problems) {
                 if spec.dimensionIndex(dim) == nil {
-                    let why = available.contains(dim) ? "\(dim) cannot be filtered; filter on a product dimension: " : "Unknown dimension \(dim). Available filter dimensions for \(spec.name): "
+                    let why = available.contains(dim) ? "\(dim) cannot be filtered; filter on a product dimension: " : "Unknown dimension \(dim.prefix(64)). Available filter dimensions for \(spec.name): "
                     problems.append(TelnyxError.invalid("Filter invalid values", why + spec.dimensions.joined(separator: ","), parameter: "filter"))
                 } else if !usage.dimensions.contains(dim) {
                     problems.append(TelnyxError.invalid("Filter invalid values", "The filtered dimension \(dim) must also be listed in dimensions", parameter: "filter"))

@@ -3,7 +3,7 @@ import NIOCore
 import TallyCore
 
 /// An error of the Telnyx dialect: `{"errors":[{"code","title","detail","source":{"parameter"},"meta":{"url"}}]}`.
-struct TelnyxError: Error, Sendable {
+struct TelnyxError: DialectError {
     /// One entry of `errors`.
     struct Record: Sendable, Equatable {
         var code: String
@@ -38,12 +38,16 @@ struct TelnyxError: Error, Sendable {
             detail: "The rate limit of this API key is reached; retry after the time in x-ratelimit-reset.")], headers: headers)
     }
 
-    static let notFound = TelnyxError(.notFound, [Record(code: "10005", title: "Resource not found", detail: "No such route.")])
+    static let routeNotFound = TelnyxError(.notFound, [Record(code: "10005", title: "Resource not found", detail: "No such route.")])
+
+    static func http(_ status: HTTPResponse.Status) -> TelnyxError {
+        TelnyxError(status, [Record(code: "10015", title: "Bad Request", detail: status.reasonPhrase)])
+    }
 
     static let unavailable = TelnyxError(.serviceUnavailable, [Record(code: "10007", title: "Unexpected error",
         detail: "The report could not be computed right now; retry later.")])
 
-    var response: Response {
+    func response(for request: Request) -> Response {
         let items = records.map { r in
             var s = "{\"code\":" + JSONValue.quote(r.code) + ",\"title\":" + JSONValue.quote(r.title) + ",\"detail\":" + JSONValue.quote(r.detail)
             if let p = r.parameter { s += ",\"source\":{\"parameter\":" + JSONValue.quote(p) + "}" }
@@ -52,24 +56,5 @@ struct TelnyxError: Error, Sendable {
         var h = headers
         h[.contentType] = "application/json"
         return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(string: "{\"errors\":[" + items.joined(separator: ",") + "]}")))
-    }
-}
-
-/// Maps every error of the Telnyx routes to Telnyx's envelope; nothing else reaches the client.
-struct TelnyxErrorMiddleware: RouterMiddleware {
-    typealias Context = TallyContext
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        do {
-            return try await next(request, context)
-        } catch let e as TelnyxError {
-            return e.response
-        } catch let e as HTTPError where e.status == .notFound {
-            return TelnyxError.notFound.response
-        } catch let e as HTTPError where e.status.code < 500 {
-            return TelnyxError(e.status, [TelnyxError.Record(code: "10015", title: "Bad Request", detail: e.status.reasonPhrase)]).response
-        } catch {
-            context.logger.error("telnyx request failed", metadata: ["error": "\(error)"])
-            return TelnyxError.unavailable.response
-        }
     }
 }
