@@ -114,7 +114,7 @@ struct ConfigTests {
         ])
         let found = problems(root)
         let expected = [
-            ConfigProblem("srever", "unknown key (expected one of: accounts, ingest, products, server, storage, tail, units)"),
+            ConfigProblem("srever", "unknown key (expected one of: accounts, auth, ingest, meters, products, server, storage, tail, units)"),
             ConfigProblem("server.port", "expected an integer in 0...65535, got \"99999\""),
             ConfigProblem("storage.kind", "expected sqlite, memory or clickhouse, got \"mysql\""),
             ConfigProblem("units.byte_base", "expected 1000 or 1024, got 512"),

@@ -354,10 +354,17 @@ struct SquidDecoderTests {
             ("1795290747.703 3 127.0.0.1 TCP_MISS/200 1 G(T http://h/ bob HIER_DIRECT/- -", "bad method"),
             ("1795290747.703 3 127.0.0.1 TCP_MISS/200 1 GET http://h/ bob HIER_DIRECT/- - extra", "too many fields"),
             ("1795290747.703 3 127.0.0.1 TCP_MISS-200 1 GET http://h/ bob HIER_DIRECT/- -", "line does not match the format"),
-            ("1795290747.703 3 127.0.0.1 NONE_NONE/000 0 - error:transaction-end-before-headers - HIER_NONE/- -", "bad URL"),
         ])
     func malformed(line: String, reason: String) {
         #expect(Self.native(line) == .malformed(reason: reason))
+    }
+
+    @Test func aNeverForwardedLineWithoutAHostIsDeniedNotMalformed() throws {
+        let line = "1795290747.703 3 127.0.0.1 NONE_NONE/000 0 - error:transaction-end-before-headers - HIER_NONE/- -"
+        let record = try #require(Self.record(Self.native(line)))
+        #expect(record.denied)
+        #expect(record.host == "")
+        #expect(Self.native("1795290747.703 3 127.0.0.1 TCP_MISS/200 0 - error:transaction-end-before-headers - HIER_NONE/- -") == .malformed(reason: "bad URL"))
     }
 
     @Test func largestByteCountIsAccepted() throws {
@@ -377,9 +384,13 @@ struct SquidDecoderTests {
     static func checkInvariants(_ result: SquidLineResult) {
         switch result {
         case .record(let r):
-            #expect(!r.host.isEmpty)
+            if r.denied && r.host.isEmpty {
+                #expect(r.port == 0)  // a never-forwarded line without a target
+            } else {
+                #expect(!r.host.isEmpty)
+                #expect((1...65535).contains(r.port))
+            }
             #expect(r.host == r.host.lowercased())
-            #expect((1...65535).contains(r.port))
             #expect((0...999).contains(r.status))
             #expect(r.bytesToClient >= 0 && r.bytesFromClient >= 0)
             #expect(r.time >= 0)

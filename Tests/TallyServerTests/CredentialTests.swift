@@ -25,7 +25,7 @@ func authYAML(_ auth: String, accounts: String? = nil) -> String {
 }
 
 func makeRuntime(yaml: String, clock: TestClock = TestClock(), environment: [String: String] = [:]) async throws -> TallyRuntime {
-    let config = try ConfigLoader.load(yaml: yaml, environment: environment)
+    let config = try ConfigLoader.load(yaml: withTestStore(yaml), environment: environment)
     let logger = Logger(label: "test")
     let store = try await TallyRuntime.openStore(config, logger: logger)
     return TallyRuntime(config: config, store: store, logger: logger, now: { clock.now })

@@ -197,7 +197,7 @@ import TallyCore
             // Every parameter the usage route accepts is documented, and nothing more.
             guard case .array(let params)? = paths?["/v1/usage"]?["get"]?["parameters"] else { Issue.record("no parameters"); return }
             let documented = Set(params.compactMap { if case .string(let n)? = $0["name"] { return n } else { return nil } })
-            #expect(documented == ["account", "scope", "product", "from", "to", "bucket", "tz", "week_start", "group_by", "metrics", "fill", "sort", "limit", "cursor", "format"])
+            #expect(documented == ["account", "scope", "product", "from", "to", "bucket", "tz", "week_start", "group_by", "metrics", "fill", "sort", "limit", "cursor", "format", "filter"])
         }
     }
 }

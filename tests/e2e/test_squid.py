@@ -87,7 +87,10 @@ def workdir():
     d = Path(tempfile.mkdtemp(prefix="tally-squid-e2e-"))
     d.chmod(0o755)
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    if os.environ.get("SQUID_E2E_KEEP"):
+        print(f"kept {d}")
+    else:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -182,11 +182,15 @@ extension SquidLogFormat {
             method = asciiString(line, spans.method)
         }
 
-        // Host and port.
-        let target: SquidTarget
+        // Host and port. A line that is never usage may lack them (`NONE_NONE/000 ...
+        // error:transaction-end-before-headers`, a client that closed before asking anything):
+        // it decodes with an empty host, to be counted as denied rather than malformed.
+        let codeBytes = UnsafeRawBufferPointer(rebasing: line[code.start..<code.end])
+        let denied = SquidRecord.isDenied(resultCode: codeBytes, status: status)
+        var target = SquidTarget(hostStart: 0, hostEnd: 0, port: 0)
         switch parseTarget(line, spans.url) {
         case .success(let t): target = t
-        case .failure(let failure): return .failure(failure)
+        case .failure(let failure): if !denied { return .failure(failure) }
         }
 
         // User.
@@ -196,13 +200,12 @@ extension SquidLogFormat {
             user = u
         }
 
-        let codeBytes = UnsafeRawBufferPointer(rebasing: line[code.start..<code.end])
         return .success(
             SquidRecord(
                 time: time, user: user, host: lowercasedString(line, target.hostStart, target.hostEnd),
                 port: target.port, status: status, resultCode: asciiString(line, code),
                 bytesToClient: bytesToClient, bytesFromClient: bytesFromClient, method: method,
-                denied: SquidRecord.isDenied(resultCode: codeBytes, status: status)))
+                denied: denied))
     }
 }
 

@@ -4,9 +4,11 @@ public struct SquidRecord: Sendable, Equatable {
     public var time: Int64
     /// The user name Squid logged, `nil` for `-`. Escapes of `%[un`-style quoting are undone.
     public var user: String?
-    /// The target host, lower-cased; an IPv6 address comes without its brackets.
+    /// The target host, lower-cased; an IPv6 address comes without its brackets. Empty only on
+    /// a denied line whose URL names no host (`error:transaction-end-before-headers`).
     public var host: String
-    /// The target port; 80, 443 or 21 when an `http`, `https` or `ftp` URL names none.
+    /// The target port; 80, 443 or 21 when an `http`, `https` or `ftp` URL names none (0 with an
+    /// empty host).
     public var port: Int
     /// The HTTP status sent to the client, 0 for `000`, `-` or a format without `%>Hs`.
     public var status: Int

@@ -63,9 +63,15 @@ public final class LogFollower {
         return TailPosition(file: c.identity, offset: c.offset, line: c.line, headLength: c.headLength, headHash: c.headHash)
     }
 
+    /// Finds the file to read (the checkpoint's, else the live one) without reading; after it
+    /// `position` is set when a file was found.
+    public func open() throws {
+        if current == nil { try start() }
+    }
+
     /// The next complete lines, or nil when nothing new is there right now.
     public func read() throws -> Piece? {
-        if current == nil { try start() }
+        try open()
         while let log = current {
             try checkTruncation(log)
             guard let active = current else { return nil }

@@ -63,6 +63,14 @@ public final class SquidTailer {
         committed = position
     }
 
+    /// Commits the position of a log followed for the first time before reading any of it, so
+    /// from then on a rotation while the tailer is down loses nothing.
+    public func claim() async throws {
+        guard committed == nil else { return }
+        try follower.open()
+        if follower.position != nil { try await flush() }
+    }
+
     /// Reads what the log holds now (up to `maxLines` pending); returns the number of lines read.
     @discardableResult
     public func poll() throws -> Int {
@@ -125,6 +133,7 @@ public final class SquidTailer {
         while !Task.isCancelled {
             var idle = false
             do {
+                try await claim()
                 idle = try poll() == 0
                 if isDue { try await flush() }
             } catch {
