@@ -210,7 +210,7 @@ struct Accounts: AsyncParsableCommand {
     }
 
     struct SetAllowedIPs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set the addresses and CIDR blocks an account's API keys may be used from (none: any).")
+        static let configuration = CommandConfiguration(commandName: "set-allowed-ips", abstract: "Set the addresses and CIDR blocks an account's API keys may be used from (none: any).")
         @OptionGroup var admin: AdminOptions
         @Argument(help: "The account id.") var id: String
         @Argument(help: "Addresses or CIDR blocks, e.g. 203.0.113.0/24 2001:db8::/32.") var networks: [String] = []

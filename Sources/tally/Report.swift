@@ -28,7 +28,8 @@ struct Report: AsyncParsableCommand {
     func run() async throws {
         let logger = common.logger("tally.report")
         let config = try common.load()
-        guard let acct = config.accounts.resolve(account) else { throw ValidationError("no account \"\(account)\"") }
+        let accounts = try await TallyRuntime.accountDirectory(config, logger: logger)
+        guard let acct = accounts.resolve(account) else { throw ValidationError("no account \"\(account)\"") }
         guard let zone = Zone(named: tz) else { throw ValidationError("unknown time zone \"\(tz)\"") }
         guard let b = Bucket(rawValue: bucket) else { throw ValidationError("--bucket must be one of 15m, hour, day, week, month, total") }
         guard let ws = WeekStart(name: weekStart) else { throw ValidationError("unknown --week-start \"\(weekStart)\"") }
@@ -36,7 +37,7 @@ struct Report: AsyncParsableCommand {
             if let t = zone.instant(parsing: s) { return t }
             throw ValidationError("--\(name) must be an RFC 3339 instant or YYYY-MM-DD")
         }
-        var q = ReportQuery(accounts: scope == "node" ? [acct.id] : config.accounts.subtree(of: acct.id), product: product,
+        var q = ReportQuery(accounts: scope == "node" ? [acct.id] : accounts.subtree(of: acct.id), product: product,
                             from: try instant(from, "from"), to: try instant(to, "to"))
         q.bucket = b
         q.zone = zone

@@ -286,3 +286,27 @@ def test_tail_entry_runs_inside_serve_and_commits_on_sigterm(workdir):
     totals = tally_totals(cfg)
     assert totals[("acct-alice", "late.example")] == (7777, 1)
     assert sum(b for b, _ in totals.values()) == sum(100 + i for i in range(50)) + 7777
+
+
+def test_ingest_of_plain_and_gzip_logs_reports_every_kind_of_line(workdir):
+    import gzip
+    cfg = workdir / "tally.yaml"
+    cfg.write_text(CONFIG.format(db=workdir / "tally.db", tail=""))
+    good = ("1767225600.100      5 127.0.0.1 TCP_MISS/200 1000 GET http://a.example/ alice HIER_DIRECT/1.2.3.4 text/html\n"
+            "1767225601.100      5 127.0.0.1 TCP_TUNNEL/200 2000 CONNECT b.example:443 carol HIER_DIRECT/1.2.3.4 -\n"
+            "1767225602.100      5 127.0.0.1 TCP_DENIED/407 3513 GET http://a.example/ bob HIER_NONE/- text/html\n")
+    (workdir / "access.log.1").write_text(good)
+    with gzip.open(workdir / "access.log.2.gz", "wt") as f:
+        f.write(good.replace("alice", "bob"))
+    ingest = [TALLY, "ingest", "--config", str(cfg), "--format", "squid", "--product", "residential"]
+    clean = subprocess.run(ingest + [str(workdir / "access.log.1"), str(workdir / "access.log.2.gz")], capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+    assert "6 lines, 4 accepted (2 unassigned), 2 denied, 0 rejected, 0 malformed" in clean.stdout
+    assert "unknown users (counted under unassigned): carol (2)" in clean.stderr
+    (workdir / "bad.log").write_text(good + "not a squid line\n")
+    bad = subprocess.run(ingest + [str(workdir / "bad.log")], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert f"{workdir / 'bad.log'}:4: line does not match the format" in bad.stderr
+    assert "4 lines, 2 accepted (1 unassigned), 1 denied, 0 rejected, 1 malformed" in bad.stdout
+    totals = tally_totals(cfg)
+    assert totals == {("acct-alice", "a.example"): (2000, 2), ("acct-bob", "a.example"): (1000, 1), ("unassigned", "b.example"): (6000, 3)}

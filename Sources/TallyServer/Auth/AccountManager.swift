@@ -365,4 +365,9 @@ extension TallyRuntime {
         }
         return try await AccountManager.open(config: config, store: store, logger: logger, now: now)
     }
+
+    /// The account tree with run-time changes, for commands that work on the store directly.
+    public static func accountDirectory(_ config: TallyConfig, logger: Logger) async throws -> AccountDirectory {
+        try await openAccounts(config, logger: logger).registry.snapshot.directory
+    }
 }
