@@ -13,6 +13,7 @@ enum Demo {
     storage: { kind: sqlite, path: \(path) }
     units: { byte_base: 1024 }
     ingest: { tokens: [demo-ingest-token] }
+    auth: { admin_tokens: [demo-admin-token] }
     products:
       residential:
         dimensions: [hostname, port, country, status]
@@ -82,6 +83,10 @@ enum Demo {
           # the same usage through Telnyx's usage reports and an OpenMeter meter
           curl -g -H 'Authorization: Bearer demo-telco-token' '\(base)/v2/usage_reports?product=messaging&dimensions=direction,date&metrics=cost,parts&date_range=last_7_days&managed_accounts=true&page[size]=5'
           curl -H 'Authorization: Bearer demo-telco-token' '\(base)/api/v1/meters/messaging_cost/query?from=\(from)T00:00:00Z&windowSize=DAY&windowTimeZone=Europe/Amsterdam&groupBy=subject'
+
+          # manage accounts while it runs: a new sub-user and a token for it (shown once)
+          curl -H 'Authorization: Bearer demo-admin-token' -d '{"id":"acme-sub3","parent":"acme","username":"sub3"}' \(base)/v1/admin/accounts
+          curl -X POST -H 'Authorization: Bearer demo-admin-token' \(base)/v1/admin/accounts/acme-sub3/tokens
 
           # ingest your own event
           curl -H 'Authorization: Bearer demo-ingest-token' --data-binary '{"id":"e1","source":"me","time":"\(f.string(from: today))T10:00:00Z","account":"sub1","product":"residential","dimensions":{"hostname":"example.com","port":"443","country":"US","status":"200"},"metrics":{"bytes":2150000,"requests":3}}' \(base)/v1/events

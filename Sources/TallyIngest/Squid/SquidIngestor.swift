@@ -74,7 +74,10 @@ public struct SquidIngestor: Sendable {
     private func commit(_ tally: inout SquidTally) async throws {
         let events = try meter.events(tally)
         if !events.isEmpty {
+            let started = ContinuousClock.now
             _ = try await store.commit(IngestBatch(events: events, receivedAt: now), dedupWindow: 0)
+            logger.debug("committed", metadata: ["ingest.cells": "\(events.count)", "ingest.lines": "\(tally.lines)",
+                                                 "ingest.commit_duration": "\(ContinuousClock.now - started)"])
         }
         tally.clearCells()
     }
