@@ -40,9 +40,10 @@ struct SquidIngestorTests {
         return (text, oracle, garbled)
     }
 
-    static func ingestor(_ store: any UsageStore, unassigned: Bool = true, logformat: String? = nil) throws -> SquidIngestor {
-        var i = SquidIngestor(store: store, meter: try F.meter(unassigned: unassigned, logformat: logformat), now: F.fixedNow, logger: F.quiet)
+    static func ingestor(_ store: any UsageStore, unassigned: Bool = true, commitCells: Int = 500_000) throws -> SquidIngestor {
+        var i = SquidIngestor(store: store, meter: try F.meter(unassigned: unassigned), now: F.fixedNow, logger: F.quiet)
         i.chunkBytes = 1000  // many chunks: order and line numbers across chunk borders
+        i.commitCells = commitCells
         return i
     }
 
@@ -61,7 +62,8 @@ struct SquidIngestorTests {
         let store = try await F.store(scratch)
         let (text, oracle, garbled) = Self.log(seed: seed, count: 2000)
         try scratch.append("access.log", text)
-        let tally = try await Self.ingestor(store).ingest(path: scratch.file("access.log"))
+        // Few cells per commit: many commits, each overlapping the metering of the next cells.
+        let tally = try await Self.ingestor(store, commitCells: 40).ingest(path: scratch.file("access.log"))
         #expect(try await F.totals(store) == oracle.usage)
         #expect(tally.lines == oracle.lines)
         #expect(tally.denied == oracle.denied)

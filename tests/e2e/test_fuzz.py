@@ -55,8 +55,10 @@ def test_schemathesis_finds_no_server_error(server, token, paths, tmp_path):
         [SCHEMATHESIS, "run", server.base + "/openapi.json", "--checks", "not_a_server_error", "--max-examples", MAX_EXAMPLES,
          "--seed", "20261121", "--header", f"Authorization: Bearer {token}", "--include-path-regex", paths,
          "--request-timeout", "30", "--no-color", "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)  # its .schemathesis cache stays out of the repo
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert " generated, " in run.stdout and " 0 generated" not in run.stdout, run.stdout[-3000:]
+    print(run.stdout[run.stdout.rfind("Test cases:"):][:200])
     assert_alive(server)
 
 

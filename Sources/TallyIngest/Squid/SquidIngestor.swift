@@ -9,7 +9,8 @@ import TallyStore
 /// that are metered in parallel and folded, in order, into 15-minute cells. The cells of a file
 /// are committed in one transaction at its end, so a file that fails half way (a corrupt gzip
 /// stream) commits nothing; only a file with more than `commitCells` distinct cells is committed
-/// in several transactions. An unterminated last line is counted as malformed, never metered.
+/// in several transactions, each while the next cells are metered. An unterminated last line is
+/// counted as malformed, never metered.
 public struct SquidIngestor: Sendable {
     public let store: any UsageStore
     public let meter: SquidMeter
@@ -32,6 +33,22 @@ public struct SquidIngestor: Sendable {
         let source = try LogSource(path: path)
         defer { source.close() }
         var total = SquidTally()
+        // At most one commit runs while the next cells are metered.
+        var inflight: Task<Void, any Error>?
+        do {
+            try await meter(source, into: &total, inflight: &inflight, progress: progress)
+            try source.finish()
+            inflight = try await startCommit(&total, after: inflight)
+            try await inflight?.value
+        } catch {
+            _ = try? await inflight?.value
+            throw error
+        }
+        return total
+    }
+
+    private func meter(_ source: LogSource, into total: inout SquidTally, inflight: inout Task<Void, any Error>?,
+                       progress: @Sendable (Int64, Int64) -> Void) async throws {
         let m = meter
         let t = now
         let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
@@ -56,7 +73,7 @@ public struct SquidIngestor: Sendable {
                 while let next = results.removeValue(forKey: merged) {
                     try total.merge(next, lineOffset: Int64(total.lines))
                     merged += 1
-                    if total.cellCount >= commitCells { try await commit(&total) }
+                    if total.cellCount >= commitCells { inflight = try await startCommit(&total, after: inflight) }
                     if !source.compressed { progress(reader.offset, source.size) }
                     try launch()
                 }
@@ -66,20 +83,21 @@ public struct SquidIngestor: Sendable {
             total.lines += 1
             total.malformed("unterminated last line (\(rest.count) bytes)", line: Int64(total.lines), offset: reader.offset)
         }
-        try source.finish()
-        try await commit(&total)
-        return total
     }
 
-    private func commit(_ tally: inout SquidTally) async throws {
+    /// Waits for the previous commit, then starts committing the cells of `tally` (and forgets them).
+    private func startCommit(_ tally: inout SquidTally, after previous: Task<Void, any Error>?) async throws -> Task<Void, any Error>? {
+        try await previous?.value
         let events = try meter.events(tally)
-        if !events.isEmpty {
+        tally.clearCells()
+        guard !events.isEmpty else { return nil }
+        let (store, now, logger, lines) = (store, now, logger, tally.lines)
+        return Task {
             let started = ContinuousClock.now
             _ = try await store.commit(IngestBatch(events: events, receivedAt: now), dedupWindow: 0)
-            logger.debug("committed", metadata: ["ingest.cells": "\(events.count)", "ingest.lines": "\(tally.lines)",
+            logger.debug("committed", metadata: ["ingest.cells": "\(events.count)", "ingest.lines": "\(lines)",
                                                  "ingest.commit_duration": "\(ContinuousClock.now - started)"])
         }
-        tally.clearCells()
     }
 }
 

@@ -65,9 +65,9 @@ enum OpenAPIDocument {
     "parameters":[
       {"name":"account","in":"query","schema":{"type":"string"},"description":"id, username or hash inside the caller's subtree (default: the caller)"},
       {"name":"scope","in":"query","schema":{"type":"string","enum":["subtree","node"]}},
-      {"name":"product","in":"query","schema":{"type":"string"}},
-      {"name":"from","in":"query","required":true,"schema":{"type":"string"},"description":"RFC 3339 instant or YYYY-MM-DD (midnight in tz), inclusive"},
-      {"name":"to","in":"query","required":true,"schema":{"type":"string"},"description":"RFC 3339 instant or YYYY-MM-DD (midnight in tz), exclusive"},
+      {"name":"product","in":"query","schema":{"type":"string"},"example":"residential"},
+      {"name":"from","in":"query","required":true,"schema":{"type":"string"},"example":"2026-01-01","description":"RFC 3339 instant or YYYY-MM-DD (midnight in tz), inclusive"},
+      {"name":"to","in":"query","required":true,"schema":{"type":"string"},"example":"2026-01-02","description":"RFC 3339 instant or YYYY-MM-DD (midnight in tz), exclusive"},
       {"name":"bucket","in":"query","schema":{"type":"string","enum":["15m","hour","day","week","month","total"]}},
       {"name":"tz","in":"query","schema":{"type":"string"},"description":"IANA zone, any letter case"},
       {"name":"week_start","in":"query","schema":{"type":"string"}},
