@@ -1,3 +1,4 @@
+import Foundation
 import TallyCore
 import TallyStore
 
@@ -269,7 +270,7 @@ public enum EventDecoder {
         var lineStart = 0
         let n = body.count
         while lineStart < n {
-            let i = body[lineStart...].firstIndex(of: 10) ?? n
+            let i = memchr(body.baseAddress! + lineStart, 10, n - lineStart).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) - body.baseAddress! } ?? n
             var lineEnd = i
             if lineEnd > lineStart, body[lineEnd - 1] == 13 { lineEnd -= 1 }
             let slice = UnsafeBufferPointer(rebasing: body[lineStart..<lineEnd])

@@ -33,7 +33,7 @@ public struct IngestSummary: Sendable, Equatable {
 /// Loads files of events straight into a store, decoding on every core while the store commits.
 ///
 /// The file is read in blocks cut at line ends; each block is decoded in a child task into
-/// columns, blocks are merged in order into batches of about `commitEvents`, and one batch is
+/// columns, blocks are taken in order (small ones merged) into batches of at least `commitEvents`, and one batch is
 /// committed while the next is decoded. Lines that fail validation are skipped and reported
 /// (with file and line) in the summary; everything valid is committed. Events with ids are
 /// deduplicated, so rerunning a file with ids counts nothing twice.
@@ -42,9 +42,10 @@ public struct FileIngestor: Sendable {
     public let validator: EventValidator
     public let dedupWindow: Int64
     public let now: Int64
-    /// Bytes per decode block, and events per commit.
-    public var blockBytes = 4 << 20
-    public var commitEvents = 500_000
+    /// Bytes per decode block, and events per commit. A block of native events (about 115,000
+    /// of 280 bytes) is committed as decoded, with no merging into a larger batch.
+    public var blockBytes = 32 << 20
+    public var commitEvents = 100_000
 
     public init(store: any UsageStore, validator: EventValidator, dedupWindow: Int64, now: Int64) {
         self.store = store
@@ -100,7 +101,7 @@ public struct FileIngestor: Sendable {
                     summary.lines += d.columns.count + d.problems.count
                     note(d.problems, path: path, lineBase: lineBase, into: &summary)
                     lineBase += d.lines
-                    pending.append(contentsOf: d.columns)
+                    if pending.isEmpty { pending = d.columns } else { pending.append(contentsOf: d.columns) }
                     if pending.count >= commitEvents {
                         if let c = committing { summary.add(try await c.value) }
                         let batch = pending

@@ -20,6 +20,26 @@ struct NativeFastPath {
     private var dimensionPairs: [(name: Range<Int>, value: Range<Int>)] = []
     private var metricPairs: [(name: Range<Int>, value: Range<Int>)] = []
     private var values: [Int64] = []
+    /// The last account (to its id), product and source seen: consecutive events mostly repeat them.
+    private var recentAccount = Recent(), recentProduct = Recent(), recentSource = Recent()
+    private var recentProductIndex = -1
+    private var emptyNumber: Int32?
+
+    /// One remembered byte string and what it stands for, checked before hashing.
+    struct Recent {
+        private var bytes: [UInt8] = []
+        private var number: Int32?
+
+        func value(for b: UnsafeBufferPointer<UInt8>) -> Int32? {
+            guard let number, NativeFastPath.equal(b, bytes) else { return nil }
+            return number
+        }
+
+        mutating func remember(_ b: UnsafeBufferPointer<UInt8>, _ n: Int32) {
+            bytes = Array(b)
+            number = n
+        }
+    }
     private var dims: [Int32] = []
 
     struct ProductBytes {
@@ -78,11 +98,26 @@ struct NativeFastPath {
 
         // Validate exactly as `EventValidator.event` does; any doubt goes to the general path.
         guard let instant = RFC3339.parse(bytes: u.slice(time)), instant >= 0, instant <= validator.now + validator.maxFuture else { return false }
-        guard let accountNumber = intern(u.slice(account), &columns) else { return false }
-        let accountID = accounts[accountNumber] ?? resolveAccount(accountNumber, &columns)
+        let accountID: Int32
+        if let id = recentAccount.value(for: u.slice(account)) {
+            accountID = id
+        } else {
+            guard let accountNumber = intern(u.slice(account), &columns) else { return false }
+            accountID = accounts[accountNumber] ?? resolveAccount(accountNumber, &columns)
+            recentAccount.remember(u.slice(account), accountID)
+        }
         guard accountID >= 0 else { return false }
-        guard let productNumber = intern(u.slice(product), &columns) else { return false }
-        let p = productIndexes[productNumber] ?? resolveProduct(productNumber, &columns)
+        let productNumber: Int32, p: Int
+        if let n = recentProduct.value(for: u.slice(product)) {
+            productNumber = n
+            p = recentProductIndex
+        } else {
+            guard let n = intern(u.slice(product), &columns) else { return false }
+            productNumber = n
+            p = productIndexes[n] ?? resolveProduct(n, &columns)
+            recentProduct.remember(u.slice(product), n)
+            recentProductIndex = p
+        }
         guard p >= 0 else { return false }
         let spec = products[p]
         if let id {
@@ -90,22 +125,29 @@ struct NativeFastPath {
         }
         var sourceNumber: Int32?
         if let source {
-            guard source.count <= EventValidator.maxValueBytes, let n = intern(u.slice(source), &columns) else { return false }
-            sourceNumber = n
+            guard source.count <= EventValidator.maxValueBytes else { return false }
+            if let n = recentSource.value(for: u.slice(source)) {
+                sourceNumber = n
+            } else {
+                guard let n = intern(u.slice(source), &columns) else { return false }
+                recentSource.remember(u.slice(source), n)
+                sourceNumber = n
+            }
         }
-        guard let empty = intern(UnsafeBufferPointer(start: nil, count: 0), &columns) else { return false }
+        let empty = emptyNumber ?? columns.intern("")
+        emptyNumber = empty
         dims.removeAll(keepingCapacity: true)
         for _ in spec.dimensions { dims.append(empty) }
-        for (name, value) in dimensionPairs {
-            guard let i = spec.dimensions.firstIndex(where: { NativeFastPath.equal(u.slice(name), $0) }),
+        for (k, (name, value)) in dimensionPairs.enumerated() {
+            guard let i = NativeFastPath.index(of: u.slice(name), in: spec.dimensions, guess: k),
                   value.count <= EventValidator.maxValueBytes,
                   let n = intern(u.slice(value), &columns) else { return false }
             dims[i] = n
         }
         values.removeAll(keepingCapacity: true)
         for _ in spec.metrics { values.append(0) }
-        for (name, value) in metricPairs {
-            guard let i = spec.metrics.firstIndex(where: { NativeFastPath.equal(u.slice(name), $0) }),
+        for (k, (name, value)) in metricPairs.enumerated() {
+            guard let i = NativeFastPath.index(of: u.slice(name), in: spec.metrics, guess: k),
                   case .success(let v) = Exact.parse(bytes: u.slice(value), scale: spec.scales[i]) else { return false }
             values[i] = v
         }
@@ -125,6 +167,12 @@ struct NativeFastPath {
         let k = u.slice(r)
         for (f, name) in fieldNames where name.count == k.count && equal(k, name) { return f }
         return nil
+    }
+
+    /// The index of `name` among `names`, trying `guess` first (fields usually come in configuration order).
+    private static func index(of name: UnsafeBufferPointer<UInt8>, in names: [[UInt8]], guess: Int) -> Int? {
+        if guess < names.count, equal(name, names[guess]) { return guess }
+        return names.firstIndex { equal(name, $0) }
     }
 
     private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: [UInt8]) -> Bool {

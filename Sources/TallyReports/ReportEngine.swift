@@ -80,8 +80,19 @@ public struct ReportEngine: Sendable {
     public let catalog: ProductCatalog
     let now: @Sendable () -> Int64
 
-    /// Report buckets read from the store per round trip when streaming.
+    /// Report buckets read from the store per round trip when streaming, at most.
     static let slice = 512
+    /// Rows a slice should hold, about: a grouped report starts with `firstGroupedSlice` buckets,
+    /// then sizes each slice from the rows per bucket of the last one read, so a dense report
+    /// (a thousand hostnames per 15 minutes) streams in small slices and a sparse one in wide ones.
+    static let sliceRows = 16_384
+    static let firstGroupedSlice = 32
+
+    /// The width of the first slice: without grouping a bucket has one row at most.
+    static func firstSlice(_ q: ReportQuery) -> Int { q.groupBy.isEmpty && !q.groupByAccount ? slice : firstGroupedSlice }
+
+    /// The width of the next slice after one of `buckets` buckets gave `rows` rows.
+    static func nextSlice(buckets: Int, rows: Int) -> Int { max(1, min(slice, sliceRows * buckets / max(rows, 1))) }
 
     public init(store: any UsageStore, catalog: ProductCatalog, now: @escaping @Sendable () -> Int64) {
         self.store = store
@@ -143,9 +154,11 @@ public struct ReportEngine: Sendable {
 
     /// Streams rows in default order, a slice of buckets at a time, so large reports never sit in memory.
     /// `body` returns false to stop early.
-    public func stream(_ query: ReportQuery, _ body: ([ReportRow]) async throws -> Bool) async throws -> ReportResult {
+    /// `plan` is the query's own plan when the caller has it already (from `describe`): a plan
+    /// holds every bucket boundary, which is worth computing and keeping once.
+    public func stream(_ query: ReportQuery, plan known: ReportPlan? = nil, _ body: ([ReportRow]) async throws -> Bool) async throws -> ReportResult {
         let spec = try validated(query)
-        let plan = ReportPlan(query: query)
+        let plan = known ?? ReportPlan(query: query)
         if query.sort.isEmpty {
             try await stream(query, spec: spec, plan: plan, startingAt: query.from, body)
         } else {
@@ -173,12 +186,18 @@ public struct ReportEngine: Sendable {
         q.metrics.isEmpty ? spec.metrics : q.metrics.compactMap { m in spec.metrics.first { $0.name == m } }
     }
 
-    /// The store queries a report runs, one per slice of buckets (for explaining a plan).
+    /// The store queries a report runs, one per slice of buckets (for explaining a plan): the
+    /// first at its actual width, the rest at the widest (slices of grouped reports adapt to the rows found).
     public func storeQueries(_ query: ReportQuery) throws -> [StoreQuery] {
         let spec = try validated(query)
         let plan = ReportPlan(query: query)
-        return stride(from: 0, to: plan.boundaries.count - 1, by: ReportEngine.slice).map { first in
-            storeQuery(query, spec: spec, plan: plan, from: plan.boundaries[first], to: plan.boundaries[min(plan.boundaries.count - 1, first + ReportEngine.slice)])
+        let last = plan.boundaries.count - 1
+        var firsts = [0]
+        while let f = firsts.last, f + (f == 0 ? ReportEngine.firstSlice(query) : ReportEngine.slice) < last {
+            firsts.append(f + (f == 0 ? ReportEngine.firstSlice(query) : ReportEngine.slice))
+        }
+        return zip(firsts, firsts.dropFirst() + [last]).map { first, end in
+            storeQuery(query, spec: spec, plan: plan, from: plan.boundaries[first], to: plan.boundaries[end])
         }
     }
 
@@ -201,31 +220,78 @@ public struct ReportEngine: Sendable {
         if matchesNothing && !fill { return }
         // More than one slice to read without gap filling: read only slices on days with usage.
         let busyDays = !fill && b.count - 1 - first > ReportEngine.slice ? try await usedDays(query, spec: spec, plan: plan, from: b[first], to: b[b.count - 1]) : nil
+        var width = ReportEngine.firstSlice(query)
         while first + 1 < b.count {
-            let last = min(b.count - 1, first + ReportEngine.slice)
+            let last = min(b.count - 1, first + width)
             if let busyDays, !ReportEngine.anyDay(busyDays, overlaps: b[first], b[last]) {
                 first = last
                 continue
             }
             let sq = storeQuery(query, spec: spec, plan: plan, from: b[first], to: b[last])
             let stored = matchesNothing ? [] : try await store.aggregate(sq)
-            struct Key: Hashable { var bucket: Int; var account: String?; var groups: [String] }
-            var sums: [Key: [Int64]] = [:]
-            for r in stored {
-                let idx = ReportEngine.bucketIndex(of: r.bucket, in: b, from: first, to: last)
-                let k = Key(bucket: idx, account: r.account, groups: r.groups)
-                try sums.addExactly(metricIndexes.map { r.metrics[$0] }, at: k)
-            }
-            if fill {
-                for i in first..<last where sums[Key(bucket: i, account: nil, groups: [])] == nil {
-                    sums[Key(bucket: i, account: nil, groups: [])] = [Int64](repeating: 0, count: metricIndexes.count)
-                }
-            }
-            let rows = sums.map { ReportRow(start: b[$0.key.bucket], end: b[$0.key.bucket + 1], account: $0.key.account, groups: $0.key.groups, values: $0.value) }
-                .sorted(by: ReportEngine.defaultOrder)
+            let direct = ReportEngine.directRows(stored, b, from: first, to: last, tier: plan.tier, metrics: metricIndexes, fill: fill)
+            let rows = try direct ?? ReportEngine.summedRows(stored, b, from: first, to: last, metrics: metricIndexes, fill: fill)
+            width = ReportEngine.nextSlice(buckets: last - first, rows: rows.count)
             if !rows.isEmpty, try await !body(rows) { return }
             first = last
         }
+    }
+
+    /// The store's rows as report rows, neither summed again nor sorted again, when that changes
+    /// nothing: every report bucket is one tier bucket and the rows already come in strictly
+    /// increasing report order (so no two share a key). Nil otherwise.
+    ///
+    /// The common report (days read from the day tier) then costs one pass over the rows.
+    /// With `fill` (no grouping, so a row per bucket at most) empty buckets get zero rows.
+    static func directRows(_ stored: [StoreRow], _ b: [Int64], from lo: Int, to hi: Int, tier: Tier, metrics: [Int], fill: Bool) -> [ReportRow]? {
+        let inOrder = metrics == Array(0..<metrics.count)
+        var out: [ReportRow] = []
+        out.reserveCapacity(fill ? hi - lo : stored.count)
+        let zeros = [Int64](repeating: 0, count: metrics.count)
+        var i = lo
+        var filled = lo  // buckets before this one have their row
+        func fillUp(to end: Int) {
+            while filled < end {
+                out.append(ReportRow(start: b[filled], end: b[filled + 1], groups: [], values: zeros))
+                filled += 1
+            }
+        }
+        for n in stored.indices {
+            let r = stored[n]
+            while i < hi && b[i + 1] <= r.bucket { i += 1 }
+            guard i < hi, b[i] == r.bucket, b[i + 1] - b[i] == tier.seconds else { return nil }
+            if fill {
+                guard r.account == nil, r.groups.isEmpty, i >= filled else { return nil }
+                fillUp(to: i)
+                filled = i + 1
+            }
+            if n > 0 {
+                let p = stored[n - 1]
+                guard p.bucket < r.bucket || (p.bucket == r.bucket && precedes(p.account, p.groups, r.account, r.groups)) else { return nil }
+            }
+            out.append(ReportRow(start: b[i], end: b[i + 1], account: r.account, groups: r.groups, values: inOrder && r.metrics.count == metrics.count ? r.metrics : metrics.map { r.metrics[$0] }))
+        }
+        if fill { fillUp(to: hi) }
+        return out
+    }
+
+    /// The store's rows summed into report buckets (with zero rows for empty buckets when
+    /// filling gaps), in default order.
+    static func summedRows(_ stored: [StoreRow], _ b: [Int64], from first: Int, to last: Int, metrics: [Int], fill: Bool) throws -> [ReportRow] {
+        struct Key: Hashable { var bucket: Int; var account: String?; var groups: [String] }
+        var sums: [Key: [Int64]] = [:]
+        for r in stored {
+            let idx = ReportEngine.bucketIndex(of: r.bucket, in: b, from: first, to: last)
+            let k = Key(bucket: idx, account: r.account, groups: r.groups)
+            try sums.addExactly(metrics.map { r.metrics[$0] }, at: k)
+        }
+        if fill {
+            for i in first..<last where sums[Key(bucket: i, account: nil, groups: [])] == nil {
+                sums[Key(bucket: i, account: nil, groups: [])] = [Int64](repeating: 0, count: metrics.count)
+            }
+        }
+        return sums.map { ReportRow(start: b[$0.key.bucket], end: b[$0.key.bucket + 1], account: $0.key.account, groups: $0.key.groups, values: $0.value) }
+            .sorted(by: ReportEngine.defaultOrder)
     }
 
     /// The report bucket holding a tier bucket that starts at `t`.
@@ -240,8 +306,13 @@ public struct ReportEngine: Sendable {
 
     static func defaultOrder(_ a: ReportRow, _ b: ReportRow) -> Bool {
         if a.start != b.start { return a.start < b.start }
-        if a.account != b.account { return (a.account ?? "") < (b.account ?? "") }
-        return a.groups.lexicographicallyPrecedes(b.groups)
+        return precedes(a.account, a.groups, b.account, b.groups)
+    }
+
+    /// The default order within one bucket: account, then group values.
+    static func precedes(_ a: String?, _ ag: [String], _ b: String?, _ bg: [String]) -> Bool {
+        if a != b { return (a ?? "") < (b ?? "") }
+        return ag.lexicographicallyPrecedes(bg)
     }
 
     func comparator(_ q: ReportQuery, spec: ProductSpec) -> (ReportRow, ReportRow) -> Bool {

@@ -44,23 +44,34 @@ struct CellBlock: Equatable {
 
     /// `D M S (len bytes)×S C (dims×D, zigzag sums×M)×C`, every number a LEB128 varint.
     func encoded() -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(16 + strings.reduce(0) { $0 + $1.utf8.count + 1 } + count * (dimensionColumns + metricColumns * 3))
-        out.appendVarint(UInt64(dimensionColumns))
-        out.appendVarint(UInt64(metricColumns))
-        out.appendVarint(UInt64(strings.count))
-        for s in strings {
-            out.appendVarint(UInt64(s.utf8.count))
-            out.append(contentsOf: s.utf8)
-        }
-        out.appendVarint(UInt64(count))
-        for c in 0..<count {
-            for d in 0..<dimensionColumns { out.appendVarint(UInt64(dims[c * dimensionColumns + d])) }
-            for m in 0..<metricColumns {
-                let v = sums[c * metricColumns + m]
-                out.appendVarint(UInt64(bitPattern: (v << 1) ^ (v >> 63)))
+        // Written through a pointer into a buffer of the largest possible size (a varint takes at
+        // most 10 bytes), then trimmed: appending byte by byte checks uniqueness and capacity each time.
+        let bound = 40 + strings.reduce(0) { $0 + $1.utf8.count + 10 } + count * (dimensionColumns + metricColumns) * 10
+        var out = [UInt8](repeating: 0, count: bound)
+        let written = out.withUnsafeMutableBufferPointer { b -> Int in
+            var w = VarintWriter(out: b)
+            w.put(UInt64(dimensionColumns))
+            w.put(UInt64(metricColumns))
+            w.put(UInt64(strings.count))
+            for s in strings {
+                w.put(UInt64(s.utf8.count))
+                for byte in s.utf8 { w.byte(byte) }
             }
+            w.put(UInt64(count))
+            dims.withUnsafeBufferPointer { dims in
+                sums.withUnsafeBufferPointer { sums in
+                    for c in 0..<count {
+                        for d in 0..<dimensionColumns { w.put(UInt64(dims[c * dimensionColumns + d])) }
+                        for m in 0..<metricColumns {
+                            let v = sums[c * metricColumns + m]
+                            w.put(UInt64(bitPattern: (v << 1) ^ (v >> 63)))
+                        }
+                    }
+                }
+            }
+            return w.i
         }
+        out.removeLast(bound - written)
         return out
     }
 
@@ -129,14 +140,23 @@ struct CellBlock: Equatable {
     }
 }
 
-extension [UInt8] {
-    mutating func appendVarint(_ value: UInt64) {
+/// Writes LEB128 varints into a buffer the caller sized for them.
+struct VarintWriter {
+    let out: UnsafeMutableBufferPointer<UInt8>
+    var i = 0
+
+    mutating func byte(_ b: UInt8) {
+        out[i] = b
+        i += 1
+    }
+
+    mutating func put(_ value: UInt64) {
         var v = value
         while v >= 0x80 {
-            append(UInt8(truncatingIfNeeded: v) | 0x80)
+            byte(UInt8(truncatingIfNeeded: v) | 0x80)
             v >>= 7
         }
-        append(UInt8(v))
+        byte(UInt8(v))
     }
 }
 

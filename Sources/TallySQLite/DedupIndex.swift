@@ -7,36 +7,81 @@ import TallyStore
 /// cap ingest at a few hundred thousand events a second. This index is rebuilt from the runs and
 /// kept in step with them: the writer reads runs other writers added at the start of each
 /// transaction, and undoes its own entries when a batch or transaction rolls back.
-/// It costs about 50 bytes of memory per key inside the window.
+///
+/// A flat open-addressing table of whole 128-bit keys (exact: keys are compared in full), slotted
+/// by a per-process seeded hash: a `Dictionary` spends most of a lookup setting up its hasher, and
+/// a commit looks up every event. It costs about 48 bytes of memory per key inside the window.
 struct DedupIndex {
-    private var acceptedAt: [DedupKey: Int64] = [:]
+    private struct Entry {
+        var h1: UInt64
+        var h2: UInt64
+        /// When the key was accepted; `DedupIndex.empty` for a free slot.
+        var at: Int64
+    }
+    /// A free slot's time. A key taken back by `undo` keeps its slot with `DedupIndex.never`, older than any cutoff.
+    private static let empty = Int64.min
+    private static let never = Int64.min + 1
+    private var slots = [Entry](repeating: Entry(h1: 0, h2: 0, at: DedupIndex.empty), count: 1 << 12)
+    private var shift: UInt64 = 64 - 12
+    private(set) var count = 0
     /// Every change since `commit()`, to undo on rollback: the key and its previous time.
-    private var journal: [(DedupKey, Int64?)] = []
+    private var journal: [(DedupKey, Int64)] = []
     /// The `seen_keys` id up to which runs are in the index.
     var loadedThrough: Int64 = 0
     private var collectAt = 1 << 20
 
-    var count: Int { acceptedAt.count }
     var mark: Int { journal.count }
 
     /// Makes room for `n` more keys at once (growing key by key rehashes many times).
-    mutating func reserve(_ n: Int) { acceptedAt.reserveCapacity(acceptedAt.count + n) }
+    mutating func reserve(_ n: Int) {
+        var size = slots.count
+        while (count + n) * 2 > size { size *= 2 }
+        if size != slots.count { rebuild(size: size, keepingAfter: DedupIndex.empty) }
+    }
+
+    private static func home(_ h1: UInt64, _ h2: UInt64, shift: UInt64) -> Int {
+        Int(truncatingIfNeeded: QuickHash.finish(QuickHash.mix(h1, h2)) >> shift)
+    }
+
+    /// The slot holding `key`, or the free slot where it would go.
+    private func slot(of key: DedupKey) -> Int {
+        let mask = slots.count - 1
+        var s = DedupIndex.home(key.h1, key.h2, shift: shift)
+        return slots.withUnsafeBufferPointer { b in
+            while b[s].at != DedupIndex.empty, b[s].h1 != key.h1 || b[s].h2 != key.h2 { s = (s + 1) & mask }
+            return s
+        }
+    }
+
+    /// Sets the time of `key` (adding it when new), growing the table past half full.
+    private mutating func set(_ key: DedupKey, at: Int64, slot s: Int) {
+        if slots[s].at == DedupIndex.empty {
+            slots[s] = Entry(h1: key.h1, h2: key.h2, at: at)
+            count += 1
+            if count * 2 > slots.count { rebuild(size: slots.count * 2, keepingAfter: DedupIndex.empty) }
+        } else {
+            slots[s].at = at
+        }
+    }
 
     /// Whether `key` is new or was accepted at or before `cutoff`; if so it is recorded as accepted `at`.
     mutating func admit(_ key: DedupKey, at: Int64, cutoff: Int64) -> Bool {
-        let previous = acceptedAt[key]
-        if let previous, previous > cutoff { return false }
-        journal.append((key, previous))
-        acceptedAt[key] = at
+        let s = slot(of: key)
+        let previous = slots[s].at
+        if previous > DedupIndex.never, previous > cutoff { return false }
+        journal.append((key, max(previous, DedupIndex.never)))
+        set(key, at: max(at, DedupIndex.never + 1), slot: s)
         return true
     }
 
     /// Adds a committed run's keys (read from `seen_keys`).
     mutating func load(run bytes: UnsafeRawBufferPointer, at: Int64) {
+        reserve(bytes.count / 16)
         for i in 0..<(bytes.count / 16) {
             let key = DedupKey(h1: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 16, as: UInt64.self)),
                                h2: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i * 16 + 8, as: UInt64.self)))
-            if (acceptedAt[key] ?? .min) < at { acceptedAt[key] = at }
+            let s = slot(of: key)
+            if slots[s].at < at { set(key, at: max(at, DedupIndex.never + 1), slot: s) }
         }
     }
 
@@ -44,17 +89,39 @@ struct DedupIndex {
     mutating func undo(to mark: Int) {
         while journal.count > mark {
             let (key, previous) = journal.removeLast()
-            acceptedAt[key] = previous
+            slots[slot(of: key)].at = previous
         }
     }
 
     /// Makes the changes so far permanent, and now and then drops keys accepted at or before `cutoff`.
     mutating func commit(cutoff: Int64) {
         journal.removeAll(keepingCapacity: journal.count < 1 << 16)
-        if acceptedAt.count > collectAt {
-            acceptedAt = acceptedAt.filter { $0.value > cutoff }
-            collectAt = max(1 << 20, 2 * acceptedAt.count)
+        if count > collectAt {
+            rebuild(size: slots.count, keepingAfter: cutoff)
+            var size = 1 << 12
+            while count * 4 > size { size *= 2 }
+            if size < slots.count { rebuild(size: size, keepingAfter: cutoff) }
+            collectAt = max(1 << 20, 2 * count)
         }
+    }
+
+    /// Re-slots the keys accepted after `cutoff` into a table of `size` slots (a power of two).
+    private mutating func rebuild(size: Int, keepingAfter cutoff: Int64) {
+        let newShift = UInt64(64 - size.trailingZeroBitCount)
+        var table = [Entry](repeating: Entry(h1: 0, h2: 0, at: DedupIndex.empty), count: size)
+        var kept = 0
+        let mask = size - 1
+        table.withUnsafeMutableBufferPointer { b in
+            for e in slots where e.at != DedupIndex.empty && e.at > cutoff {
+                var s = DedupIndex.home(e.h1, e.h2, shift: newShift)
+                while b[s].at != DedupIndex.empty { s = (s + 1) & mask }
+                b[s] = e
+                kept += 1
+            }
+        }
+        slots = table
+        shift = newShift
+        count = kept
     }
 
     /// A run's blob: each key's 16 bytes, little-endian.

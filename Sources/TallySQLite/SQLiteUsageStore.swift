@@ -252,26 +252,41 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
             return Int(truncatingIfNeeded: mixed >> shift)
         }
 
-        /// Adds `values` to the cell of `key`; throws instead of wrapping a sum.
-        mutating func add(_ key: SeriesBucket, _ values: ArraySlice<Int64>) throws(StoreError) {
+        /// The number of the cell of `key`, adding it (with zero sums) when new.
+        mutating func index(_ key: SeriesBucket) -> Int {
             let mask = slots.count - 1
             var slot = home(key)
-            while slots[slot] >= 0, keys[Int(slots[slot])] != key { slot = (slot + 1) & mask }
-            var i = Int(slots[slot])
-            if i < 0 {
-                i = keys.count
-                keys.append(key)
-                sums += repeatElement(0, count: stride)
-                slots[slot] = Int32(i)
-                if keys.count * 2 > slots.count { grow() }
+            let found: Int32 = slots.withUnsafeBufferPointer { sl in
+                keys.withUnsafeBufferPointer { k in
+                    while sl[slot] >= 0 {
+                        if k[Int(sl[slot])] == key { return sl[slot] }
+                        slot = (slot + 1) & mask
+                    }
+                    return -1
+                }
             }
-            var m = i * stride
-            for v in values {
-                let (s, o) = sums[m].addingReportingOverflow(v)
-                if o { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
-                sums[m] = s
-                m += 1
+            if found >= 0 { return Int(found) }
+            let i = keys.count
+            keys.append(key)
+            sums += repeatElement(0, count: stride)
+            slots[slot] = Int32(i)
+            if keys.count * 2 > slots.count { grow() }
+            return i
+        }
+
+        /// Adds `values` to the cell of `key`; throws instead of wrapping a sum.
+        mutating func add(_ key: SeriesBucket, _ values: UnsafeBufferPointer<Int64>) throws(StoreError) {
+            let m = index(key) * stride
+            let overflow: Bool = sums.withUnsafeMutableBufferPointer { out in
+                var o = false
+                for (j, v) in values.enumerated() {
+                    let (t, oj) = out[m + j].addingReportingOverflow(v)
+                    out[m + j] = t
+                    o = o || oj
+                }
+                return o
             }
+            if overflow { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
         }
 
         private mutating func grow() {
@@ -299,21 +314,29 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         var quarters = Cells(stride: c.metricStride)
         var accepted = 0
         dedup.reserve(c.count)
-        for i in 0..<c.count {
-            if let k = c.keys[i] {
-                guard dedup.admit(k, at: batch.receivedAt, cutoff: cutoff) else { continue }
-                newKeys.append(k)
+        try c.metrics.withUnsafeBufferPointer { metrics in
+            for i in 0..<c.count {
+                if let k = c.keys[i] {
+                    guard dedup.admit(k, at: batch.receivedAt, cutoff: cutoff) else { continue }
+                    newKeys.append(k)
+                }
+                let series = c.eventSeries[i]
+                let values = UnsafeBufferPointer(rebasing: metrics[(i * c.metricStride)..<(i * c.metricStride + c.seriesMetricCounts[Int(series)])])
+                try quarters.add(SeriesBucket(series: series, bucket: floorDiv(c.times[i], 900) * 900), values)
+                accepted += 1
             }
-            try quarters.add(SeriesBucket(series: c.eventSeries[i], bucket: floorDiv(c.times[i], 900) * 900), c.metricValues(at: i))
-            accepted += 1
         }
+        // Each tier from the one below it (hours from quarters, days from hours): fewer cells to add.
+        var cells = quarters
         for tier in Tier.allCases {
-            var cells = quarters
             if tier != .quarterHour {
+                let finer = cells
                 cells = Cells(stride: c.metricStride)
-                for (i, k) in quarters.keys.enumerated() {
-                    let n = c.seriesMetricCounts[Int(k.series)]
-                    try cells.add(SeriesBucket(series: k.series, bucket: floorDiv(k.bucket, tier.seconds) * tier.seconds), quarters.sums[(i * c.metricStride)..<(i * c.metricStride + n)])
+                try finer.sums.withUnsafeBufferPointer { sums in
+                    for (i, k) in finer.keys.enumerated() {
+                        let values = UnsafeBufferPointer(rebasing: sums[(i * c.metricStride)..<(i * c.metricStride + c.seriesMetricCounts[Int(k.series)])])
+                        try cells.add(SeriesBucket(series: k.series, bucket: floorDiv(k.bucket, tier.seconds) * tier.seconds), values)
+                    }
                 }
             }
             try writeBlocks(cells, tier: tier, columns: c, newAccounts: &newAccounts)
@@ -346,28 +369,34 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         var bucket: Int64
     }
 
+    /// A tier's cells ordered so each block's (account, product, bucket) cells are one run, in
+    /// the order they were added: a counting sort over block numbers, no comparisons.
+    static func groupedByBlock(_ cells: Cells, columns c: EventColumns) -> (cells: [Int], runs: [Range<Int>]) {
+        // A block is a pair (account and product, numbered per batch) and a bucket.
+        var pairs = Cells(stride: 0)
+        let pairOfSeries = c.series.map { Int32(pairs.index(SeriesBucket(series: $0[0], bucket: Int64($0[1])))) }
+        var blocks = Cells(stride: 0)
+        let blockOfCell = cells.keys.map { k in blocks.index(SeriesBucket(series: pairOfSeries[Int(k.series)], bucket: k.bucket)) }
+        var starts = [Int](repeating: 0, count: blocks.keys.count + 1)
+        for b in blockOfCell { starts[b + 1] += 1 }
+        for b in 0..<blocks.keys.count { starts[b + 1] += starts[b] }
+        var next = starts
+        var order = [Int](repeating: 0, count: blockOfCell.count)
+        for (i, b) in blockOfCell.enumerated() {
+            order[next[b]] = i
+            next[b] += 1
+        }
+        return (order, (0..<blocks.keys.count).map { starts[$0]..<starts[$0 + 1] })
+    }
+
     /// Groups a tier's cells into blocks and writes one fragment per block.
     private func writeBlocks(_ cells: Cells, tier: Tier, columns c: EventColumns, newAccounts: inout [ExactKey]) throws {
-        // Sort the cells by block (account, product, bucket), then walk each block's run.
-        let order = cells.keys.indices.sorted { a, b in
-            let (x, y) = (cells.keys[a], cells.keys[b])
-            let (sx, sy) = (c.series[Int(x.series)], c.series[Int(y.series)])
-            return (sx[0], sx[1], x.bucket) < (sy[0], sy[1], y.bucket)
-        }
+        let order = SQLiteUsageStore.groupedByBlock(cells, columns: c)
         var local = [Int32](repeating: -1, count: c.strings.count)
-        var start = 0
-        while start < order.count {
-            let first = cells.keys[order[start]]
+        for run in order.runs {
+            let members = order.cells[run]
+            let first = cells.keys[members[members.startIndex]]
             let key = BlockKey(account: c.series[Int(first.series)][0], product: c.series[Int(first.series)][1], bucket: first.bucket)
-            var end = start + 1
-            while end < order.count {
-                let k = cells.keys[order[end]]
-                let s = c.series[Int(k.series)]
-                if s[0] != key.account || s[1] != key.product || k.bucket != key.bucket { break }
-                end += 1
-            }
-            let members = order[start..<end]
-            start = end
             let product = c.strings[Int(key.product)]
             let layout = try self.layout(product)
             var block = CellBlock(dimensionColumns: (layout.dimensionColumns.max() ?? -1) + 1, metricColumns: (layout.metricColumns.max() ?? -1) + 1)
@@ -559,16 +588,47 @@ struct CellFold {
     let layout: SQLiteUsageStore.Layout
     /// Group values and accounts as numbers, compared by exact bytes.
     private var strings: [String] = []
-    private var numbers: [ExactKey: Int32] = [:]
+    private var numbers: [BytesKey: Int32] = [:]
     private var rowIndex: [RowKey: Int] = [:]
     private var keys: [RowKey] = []
     private var sums: [Int64] = []
     private let filterValues: [(column: Int, values: Set<ExactKey>)]
 
+    /// A string compared by its exact bytes (with `memcmp`: a fold looks up every value of every block).
+    struct BytesKey: Hashable {
+        let value: String
+        static func == (a: BytesKey, b: BytesKey) -> Bool {
+            let equal = a.value.utf8.withContiguousStorageIfAvailable { x in
+                b.value.utf8.withContiguousStorageIfAvailable { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
+            }
+            return (equal ?? nil) ?? a.value.utf8.elementsEqual(b.value.utf8)
+        }
+        func hash(into hasher: inout Hasher) { ExactKey(value).hash(into: &hasher) }
+    }
+
+    /// A row: bucket, account and the first two group values inline (no array to hash or allocate
+    /// for the common reports), any further group values in `more`.
     struct RowKey: Hashable {
         var bucket: Int64
         var account: Int32
-        var groups: [Int32]
+        var first: Int32
+        var second: Int32
+        var more: [Int32]
+
+        init(bucket: Int64, account: Int32, groups: [Int32]) {
+            self.bucket = bucket
+            self.account = account
+            first = groups.count > 0 ? groups[0] : -1
+            second = groups.count > 1 ? groups[1] : -1
+            more = groups.count > 2 ? Array(groups[2...]) : []
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(bucket)
+            hasher.combine(UInt64(UInt32(bitPattern: account)) << 32 | UInt64(UInt32(bitPattern: first)))
+            hasher.combine(second)
+            if !more.isEmpty { hasher.combine(more) }
+        }
     }
 
     init(query: StoreQuery, layout: SQLiteUsageStore.Layout) {
@@ -578,10 +638,10 @@ struct CellFold {
     }
 
     private mutating func number(_ s: String) -> Int32 {
-        if let n = numbers[ExactKey(s)] { return n }
+        if let n = numbers[BytesKey(value: s)] { return n }
         let n = Int32(strings.count)
         strings.append(s)
-        numbers[ExactKey(s)] = n
+        numbers[BytesKey(value: s)] = n
         return n
     }
 
@@ -633,17 +693,26 @@ struct CellFold {
         // Order the few distinct strings once, then the rows by their ranks (comparing strings per row is slow).
         var rank = [Int32](repeating: -1, count: strings.count)
         for (r, n) in strings.indices.sorted(by: { strings[$0].utf8.lexicographicallyPrecedes(strings[$1].utf8) }).enumerated() { rank[n] = Int32(r) }
+        func ranked(_ n: Int32) -> Int32 { n < 0 ? -1 : rank[Int(n)] }
         let order = keys.indices.sorted { a, b in
             let (x, y) = (keys[a], keys[b])
             if x.bucket != y.bucket { return x.bucket < y.bucket }
-            if x.account != y.account { return (x.account < 0 ? -1 : rank[Int(x.account)]) < (y.account < 0 ? -1 : rank[Int(y.account)]) }
-            for (g, h) in zip(x.groups, y.groups) where g != h { return rank[Int(g)] < rank[Int(h)] }
+            if x.account != y.account { return ranked(x.account) < ranked(y.account) }
+            if x.first != y.first { return ranked(x.first) < ranked(y.first) }
+            if x.second != y.second { return ranked(x.second) < ranked(y.second) }
+            for (g, h) in zip(x.more, y.more) where g != h { return rank[Int(g)] < rank[Int(h)] }
             return false
         }
+        let groupCount = query.groupBy.count
         return order.map { i in
             let k = keys[i]
+            var groups: [String] = []
+            groups.reserveCapacity(groupCount)
+            if groupCount > 0 { groups.append(strings[Int(k.first)]) }
+            if groupCount > 1 { groups.append(strings[Int(k.second)]) }
+            for g in k.more { groups.append(strings[Int(g)]) }
             return StoreRow(bucket: k.bucket, account: k.account < 0 ? nil : strings[Int(k.account)],
-                            groups: k.groups.map { strings[Int($0)] }, metrics: Array(sums[(i * metricCount)..<((i + 1) * metricCount)]))
+                            groups: groups, metrics: Array(sums[(i * metricCount)..<((i + 1) * metricCount)]))
         }
     }
 }

@@ -36,6 +36,7 @@ struct StoreService: Service {
 public func buildApplication(runtime: TallyRuntime, extraServices: [any Service] = []) -> some ApplicationProtocol {
     var app = Application(
         router: buildRouter(runtime: runtime),
+        server: .http1(configuration: .init(additionalChannelHandlers: [OversizedHeadHandler()])),
         configuration: .init(address: .hostname(runtime.config.server.host, port: runtime.config.server.port), serverName: "tally"),
         logger: runtime.logger
     )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import TallyCore
 import TallyIngest
 import TallyServer
@@ -13,13 +14,16 @@ struct SquidOptions: ParsableArguments {
     @Option(help: "The Squid logformat the log was written with, in Squid's % codes, e.g. '%ts.%03tu %6tr %>a %Ss/%03>Hs %<st %>st %rm %ru %[un %Sh/%<a %mt' (default: Squid's native format).")
     var logformat: String?
 
-    func meter(_ config: TallyConfig) throws -> SquidMeter {
+    /// A meter over the accounts with their run-time changes (made through the admin API or
+    /// `tally accounts`) as they are now.
+    func meter(_ config: TallyConfig, logger: Logger) async throws -> SquidMeter {
         let names = config.products.names
         guard let name = product ?? (names.count == 1 ? names[0] : nil) else {
             throw ValidationError("--product is required (one of: \(names.joined(separator: ", ")))")
         }
+        let accounts = try await TallyRuntime.accountDirectory(config, logger: logger)
         do {
-            return try SquidMeter(config: config, product: name, logformat: logformat)
+            return try SquidMeter(config: config, product: name, logformat: logformat, accounts: accounts)
         } catch {
             throw ValidationError(error.description)
         }
@@ -30,7 +34,7 @@ struct SquidOptions: ParsableArguments {
     func ingest(files: [String], common: CommonOptions) async throws {
         let logger = common.logger("tally.ingest")
         let config = try common.load()
-        let meter = try meter(config)
+        let meter = try await meter(config, logger: logger)
         let store = try await TallyRuntime.openStore(config, logger: logger)
         let ingestor = SquidIngestor(store: store, meter: meter, now: now(), logger: logger)
         let started = Date()
@@ -43,9 +47,10 @@ struct SquidOptions: ParsableArguments {
                 let tally = try await ingestor.ingest(path: file) { done, all in bar.show(file: file, done: Int(done), total: Int(all)) }
                 bar.clear()
                 for p in tally.problems { err.write(Data("\(file):\(p.line): \(p.reason)\n".utf8)) }
-                if tally.malformed + tally.rejected > tally.problems.count {
-                    err.write(Data("\(file): \(tally.malformed + tally.rejected - tally.problems.count) more problem line(s) not listed\n".utf8))
-                }
+                // Rejected lines of unknown users are summed up per user below, not listed.
+                let unknown = config.ingest.unassignedAccount == nil ? tally.unknownUsers.values.reduce(0, +) + tally.otherUnknown : 0
+                let unlisted = tally.malformed + tally.rejected - unknown - tally.problems.count
+                if unlisted > 0 { err.write(Data("\(file): \(unlisted) more problem line(s) not listed\n".utf8)) }
                 try total.merge(tally)
             } catch {
                 bar.clear()
@@ -90,7 +95,7 @@ struct Tail: AsyncParsableCommand {
     func run() async throws {
         let logger = common.logger("tally.tail")
         let config = try common.load()
-        let meter = try squid.meter(config)
+        let meter = try await squid.meter(config, logger: logger)
         let store = try await TallyRuntime.openStore(config, logger: logger)
         var service = TailService(path: file, meter: meter, store: store, logger: logger, now: now)
         service.finished = { totals in

@@ -64,6 +64,24 @@ struct SquidDecoderTests {
         }
     }
 
+    @Test func fieldsNotKeptAreLeftEmptyAndTheRestIsTheSame() {
+        for (line, full) in zip(Self.realLines, Self.realRecords) {
+            var expected = full
+            expected.host = ""
+            expected.method = ""
+            expected.resultCode = ""
+            let lean = Array(line.utf8).withUnsafeBytes { SquidLogFormat.native.decode($0, keeping: []) }
+            #expect(lean == .record(expected))
+            let hostOnly = Array(line.utf8).withUnsafeBytes { SquidLogFormat.native.decode($0, keeping: .host) }
+            expected.host = full.host
+            #expect(hostOnly == .record(expected))
+        }
+        // Validation does not depend on what is kept.
+        let garbled = "1795290747.703      3 127.0.0.1 TCP_MISS/200 100311 G\u{1}T http://127.0.0.1:8000/blob.bin bob HIER_DIRECT/127.0.0.1 -"
+        #expect(Self.native(garbled) == .malformed(reason: "bad method"))
+        #expect(Array(garbled.utf8).withUnsafeBytes { SquidLogFormat.native.decode($0, keeping: []) } == Self.native(garbled))
+    }
+
     @Test func trailingCarriageReturnAndSpacesAreIgnored() {
         #expect(Self.native(Self.realLines[0] + "\r") == .record(Self.realRecords[0]))
         #expect(Self.native(Self.realLines[0] + "   ") == .record(Self.realRecords[0]))

@@ -73,7 +73,7 @@ struct MatrixEndpoint: Sendable {
 }
 
 /// Every endpoint in the matrix (dialects append theirs here).
-let allMatrixEndpoints: [MatrixEndpoint] = nativeMatrixEndpoints
+let allMatrixEndpoints: [MatrixEndpoint] = nativeMatrixEndpoints + dialectMatrixEndpoints
 
 let nativeMatrixEndpoints: [MatrixEndpoint] = [
     MatrixEndpoint(name: "GET /v1/usage (json)", kinds: [.id, .hash, .username], call: { s, target in
@@ -102,10 +102,12 @@ let nativeMatrixEndpoints: [MatrixEndpoint] = [
 
 let matrixAccounts = ["acct-reseller", "acct-customer", "acct-subuser", "acct-disabled", "acct-sibling", "acct-othertenant"]
 
-/// Distinct usage per account, so a leak of anyone's data is visible in any response.
-func matrixMarker(_ account: String) -> (host: String, bytes: Int64) {
+/// Distinct usage per account, so a leak of anyone's data is visible in any response: a
+/// residential hostname, byte count and country, a messaging type and cost (in millionths).
+func matrixMarker(_ account: String) -> (host: String, bytes: Int64, country: String, messageType: String, costMicros: Int64) {
     let i = Int64(matrixAccounts.firstIndex(of: account)! + 1)
-    return ("marker-\(account.dropFirst(5)).example", i * 11_111_111 + 7)
+    let short = account.dropFirst(5)
+    return ("marker-\(short).example", i * 11_111_111 + 7, ["XR", "XC", "XU", "XD", "XB", "XO"][Int(i) - 1], "mt-\(short)", i * 1_111_111 + 3)
 }
 
 func matrixYAML() -> String {
@@ -134,14 +136,16 @@ func matrixYAML() -> String {
 }
 
 /// Builds the matrix app with each account's marker usage and runs `body` against it.
-func withMatrixApp(_ body: @Sendable @escaping (MatrixSession) async throws -> Void) async throws {
-    let runtime = try await makeRuntime(yaml: matrixYAML())
+/// `yaml` edits the configuration; `live` serves over a real loopback socket (client addresses, allow-lists).
+func withMatrixApp(yaml edit: (String) -> String = { $0 }, live: Bool = false, _ body: @Sendable @escaping (MatrixSession) async throws -> Void) async throws {
+    let runtime = try await makeRuntime(yaml: edit(matrixYAML()))
     let events = matrixAccounts.map { a in
         let m = matrixMarker(a)
-        return #"{"time":"2026-01-01T10:00:00Z","account":"\#(a)","product":"residential","dimensions":{"hostname":"\#(m.host)"},"metrics":{"bytes":\#(m.bytes),"requests":1}}"#
+        return #"{"time":"2026-01-01T10:00:00Z","account":"\#(a)","product":"residential","dimensions":{"hostname":"\#(m.host)","country":"\#(m.country)"},"metrics":{"bytes":\#(m.bytes),"requests":1}}"#
+            + "\n" + #"{"time":"2026-01-01T10:00:00Z","account":"\#(a)","product":"messaging","dimensions":{"direction":"outbound","currency":"USD","message_type":"\#(m.messageType)","country_code":"US"},"metrics":{"cost":"\#(RawMessage.decimal(m.costMicros))","parts":1,"count":1}}"#
     }.joined(separator: "\n")
     let jwt = try #require(await runtime.login(username: "user-customer", password: "pw-customer-secret"))
-    try await buildApplication(runtime: runtime).test(.router) { client in
+    try await buildApplication(runtime: runtime).test(live ? .live : .router) { client in
         let r = try await client.execute(uri: "/v1/events", method: .post, headers: bearer("matrix-ingest"), body: ByteBuffer(string: events))
         try #require(r.status == .ok, "seeding: \(r.text)")
         try await body(MatrixSession(client: client, runtime: runtime, jwt: jwt))
@@ -158,7 +162,7 @@ func visibleText(_ r: TestResponse) -> String {
 func foreignTraces(except allowed: String) -> [String] {
     ["acct-reseller", "acct-sibling", "acct-othertenant"].flatMap { a -> [String] in
         let m = matrixMarker(a)
-        return [m.host, String(m.bytes)] + [IdentifierKind.id, .hash, .username, .packageKey].map { matrixIdentifier(a, $0) }
+        return [m.host, String(m.bytes), m.messageType, naturalDecimal(RawMessage.decimal(m.costMicros))] + [IdentifierKind.id, .hash, .username, .packageKey].map { matrixIdentifier(a, $0) }
     }.filter { $0 != allowed && !allowed.contains($0) }
 }
 
@@ -178,23 +182,26 @@ func refusalShape(_ r: TestResponse, naming target: String) -> String {
 
     @Test(arguments: cases)
     func everyRelation(_ c: Case) async throws {
-        let endpoint = allMatrixEndpoints[c.endpoint]
-        try await withMatrixApp { s in
-            let unknownTarget = matrixIdentifier(nil, c.kind)
-            let unknown = try await endpoint.call(s, unknownTarget)
-            #expect(!endpoint.served(unknown), "unknown was served: \(unknown.text)")
-            let refusal = refusalShape(unknown, naming: unknownTarget)
-            for relation in Relation.allCases {
-                let target = matrixIdentifier(relation.account, c.kind)
-                let r = try await endpoint.call(s, target)
-                let text = visibleText(r)
-                #expect(endpoint.served(r) == relation.served, "\(relation): \(r.status) \(r.text)")
-                if !relation.served {
-                    #expect(refusalShape(r, naming: target) == refusal, "\(relation) is told apart from unknown: \(r.text)")
-                }
-                for trace in foreignTraces(except: target) {
-                    #expect(!text.contains(trace), "\(relation): \(trace) leaked in \(text)")
-                }
+        try await withMatrixApp { s in try await Self.checkRelations(allMatrixEndpoints[c.endpoint], c.kind, s) }
+    }
+
+    /// Every relation of `kind` on `endpoint`: served exactly for the caller's subtree, refusals
+    /// alike, no foreign data anywhere.
+    static func checkRelations(_ endpoint: MatrixEndpoint, _ kind: IdentifierKind, _ s: MatrixSession) async throws {
+        let unknownTarget = matrixIdentifier(nil, kind)
+        let unknown = try await endpoint.call(s, unknownTarget)
+        #expect(!endpoint.served(unknown), "unknown was served: \(unknown.text)")
+        let refusal = refusalShape(unknown, naming: unknownTarget)
+        for relation in Relation.allCases {
+            let target = matrixIdentifier(relation.account, kind)
+            let r = try await endpoint.call(s, target)
+            let text = visibleText(r)
+            #expect(endpoint.served(r) == relation.served, "\(endpoint.name) \(relation): \(r.status) \(r.text)")
+            if !relation.served {
+                #expect(refusalShape(r, naming: target) == refusal, "\(endpoint.name) \(relation) is told apart from unknown: \(r.text)")
+            }
+            for trace in foreignTraces(except: target) {
+                #expect(!text.contains(trace), "\(endpoint.name) \(relation): \(trace) leaked in \(text)")
             }
         }
     }

@@ -4,7 +4,7 @@ must be below 500 with the server still up; then explicit hostile inputs (malfor
 oversized headers and bodies, invalid UTF-8, huge numbers) must each get a clear 4xx.
 
 Bounded: SCHEMATHESIS_MAX_EXAMPLES (default 30) cases per operation, about a minute in all."""
-import os, socket, subprocess, sys
+import http.server, os, re, socket, subprocess, sys, threading
 
 import pytest
 import requests
@@ -27,7 +27,8 @@ products:
     dimensions: [direction, currency, message_type, country_code]
     metrics: {{ cost: {{ kind: decimal, scale: 6 }}, parts: {{ kind: integer }}, count: {{ kind: integer }} }}
 accounts:
-  - {{ id: acme, username: acme, tokens: [acme-token], password: acme-password, children: [ {{ id: sub1, username: sub1 }} ] }}
+  - {{ id: acme, username: acme, hash: 01HQ5K3P97DY8EX9Y90YT1K6XA, package_key: pkg-acme, tokens: [acme-token], api_keys: [acme-key-000000001],
+      password: acme-password, children: [ {{ id: sub1, username: sub1 }} ] }}
   - {{ id: other, tokens: [other-token] }}
 """
 
@@ -49,17 +50,58 @@ def assert_alive(server):
     assert requests.get(server.base + "/healthz", timeout=5).status_code == 200
 
 
-@pytest.mark.parametrize("token,paths", [("acme-token", "^/v1/(usage|events)"), ("fuzz-admin-token", "^/v1/admin/")])
-def test_schemathesis_finds_no_server_error(server, token, paths, tmp_path):
-    run = subprocess.run(
-        [SCHEMATHESIS, "run", server.base + "/openapi.json", "--checks", "not_a_server_error", "--max-examples", MAX_EXAMPLES,
+def schemathesis(base, token, paths, tmp_path, max_examples=MAX_EXAMPLES):
+    """One bounded schemathesis run over `paths` of the schema at `base`/openapi.json."""
+    return subprocess.run(
+        [SCHEMATHESIS, "run", base + "/openapi.json", "--checks", "not_a_server_error", "--max-examples", str(max_examples),
          "--seed", "20261121", "--header", f"Authorization: Bearer {token}", "--include-path-regex", paths,
          "--request-timeout", "30", "--no-color", "--report-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=600, cwd=tmp_path)  # its .schemathesis cache stays out of the repo
+
+
+def generated_cases(stdout):
+    """The number of test cases schemathesis says it generated (`Test cases: N generated, ...`)."""
+    m = re.search(r"Test cases:\s+(\d+) generated", stdout)
+    assert m, stdout[-3000:]
+    return int(m.group(1))
+
+
+@pytest.mark.parametrize("token,paths,operations", [("acme-token", "^/v1/(usage|events)", 2), ("fuzz-admin-token", "^/v1/admin/", 10)])
+def test_schemathesis_finds_no_server_error(server, token, paths, operations, tmp_path):
+    run = schemathesis(server.base, token, paths, tmp_path)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    assert " generated, " in run.stdout and " 0 generated" not in run.stdout, run.stdout[-3000:]
+    # Enough cases really ran: at least half the examples asked for, for every operation.
+    assert generated_cases(run.stdout) >= operations * int(MAX_EXAMPLES) // 2, run.stdout[-3000:]
     print(run.stdout[run.stdout.rfind("Test cases:"):][:200])
     assert_alive(server)
+
+
+def test_schemathesis_run_fails_on_a_server_error(server, tmp_path):
+    """The harness can fail: the same run against a server that answers 500 on `/v1/usage`
+    (serving tally's own schema) exits non-zero and names the server error."""
+    schema = requests.get(server.base + "/openapi.json", timeout=30).content
+
+    class Broken(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            status, body, kind = (200, schema, "application/json") if self.path == "/openapi.json" else (500, b'{"error":"boom"}', "application/json")
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    broken = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Broken)
+    threading.Thread(target=broken.serve_forever, daemon=True).start()
+    try:
+        run = schemathesis(f"http://127.0.0.1:{broken.server_address[1]}", "acme-token", "^/v1/usage$", tmp_path, max_examples=5)
+    finally:
+        broken.shutdown()
+        broken.server_close()
+    assert run.returncode != 0, run.stdout[-3000:]
+    assert "Server error" in run.stdout, run.stdout[-3000:]
 
 
 def get(server, path, headers=None):
@@ -91,10 +133,17 @@ def test_malformed_tokens_get_401_everywhere(server, authorization):
 
 
 def test_oversized_headers_and_bodies(server):
-    # The HTTP parser refuses huge header blocks outright.
-    for size in (100_000, 1_000_000):
-        r = get(server, USAGE, {**ACME, "X-Padding": "a" * size})
-        assert 400 <= r.status_code < 500, r.status_code
+    # Header blocks past the parser's limits (80 KiB, 1000 fields): 431 with a JSON error, and the
+    # connection is closed. Just under the limit is still served.
+    for headers in [{"X-Padding": "a" * 100_000}, {"X-Padding": "a" * 1_000_000}, {f"X-Pad-{i}": "1" for i in range(1100)},
+                    {f"X-Pad-{i}": "b" * 1000 for i in range(90)}]:
+        r = get(server, USAGE, {**ACME, **headers})
+        assert r.status_code == 431, (r.status_code, r.text)
+        assert r.json()["error"]["code"] == "headers_too_large" and r.headers["Connection"] == "close"
+    assert get(server, USAGE, {**ACME, "X-Padding": "a" * 60_000}).status_code == 200
+    # Every face gets the same answer (the parser refuses the request before any route is chosen).
+    r = requests.get(server.base + "/v2/usage_reports", headers={"X-Padding": "a" * 100_000}, timeout=30)
+    assert r.status_code == 431, r.status_code
     # A body past ingest.max_body_bytes (1 MiB here), and past the admin API's 64 KiB.
     r = post(server, "/v1/events", b"x" * (2 << 20), ACME)
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
@@ -167,4 +216,85 @@ def test_raw_garbage_on_the_socket(server):
             except (ConnectionResetError, socket.timeout):
                 answer = b""
             assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer
+    assert_alive(server)
+
+
+# ---------------------------------------------------------------- the vendor dialects: hostile input, each face's own errors
+
+def telnyx_error(r):
+    return 400 <= r.status_code < 500 and r.json()["errors"][0]["code"]
+
+
+def iproyal_error(r):
+    return 400 <= r.status_code < 500 and r.json()["error"]["code"] and r.json()["error"]["message"]
+
+
+def goproxies_error(r):
+    return 400 <= r.status_code < 500 and r.json()["error"]["code"] and r.json()["status"] == r.status_code
+
+
+def openmeter_problem(r):
+    return 400 <= r.status_code < 500 and r.headers["Content-Type"] == "application/problem+json" and r.json()["status"] == r.status_code
+
+
+def proxy_seller_error(r):
+    # The vendor answers 200 with an error envelope; its client raises on `status: error`.
+    return r.status_code == 200 and r.json()["status"] == "error" and r.json()["errors"][0]["message"]
+
+
+DIALECT_READS = [
+    ("/v2/usage_reports?product=messaging&dimensions=direction&metrics=cost", telnyx_error),
+    ("/v1/residential/data-usage-report?hash=01HQ5K3P97DY8EX9Y90YT1K6XA&date_from=2026-01-01&date_to=2026-01-01&measurement_unit=B&rounding_decimal=0", iproyal_error),
+    ("/api/v1/stats/traffic", goproxies_error),
+    ("/api/v1/meters/residential_bytes/query", openmeter_problem),
+]
+
+
+@pytest.mark.parametrize("authorization", [b"", b"Bearer", b"Basic YWNtZTphY21l", b"Bearer a.b.c", b"Bearer " + b"x" * 20000,
+                                           b"Bearer \xff\xfe\xfd", b"Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhY21lIn0.", b"Bearer acme-token extra"])
+def test_dialects_refuse_malformed_tokens_in_their_own_format(server, authorization):
+    for path, own in DIALECT_READS:
+        r = requests.get(server.base + path, headers={"Authorization": authorization}, timeout=30)
+        assert r.status_code == 401 and own(r), (authorization[:30], path, r.status_code, r.text)
+        assert "acme" not in r.text.replace("01HQ5K3P97DY8EX9Y90YT1K6XA", "")
+
+
+@pytest.mark.parametrize("path,own", [
+    ("/v2/usage_reports?product=messaging&dimensions=direction&metrics=cost&page[size]=99999999999999999999999", telnyx_error),
+    ("/v2/usage_reports?product=messaging&dimensions=direction&metrics=cost&page[number]=1e400", telnyx_error),
+    ("/v2/usage_reports?product=messaging&dimensions=direction&metrics=cost&date_range=last_99999999999999999999_days", telnyx_error),
+    ("/v2/usage_reports?product=mess%FFaging&dimensions=%C3%28&metrics=cost", telnyx_error),
+    ("/v2/no/such/route", telnyx_error),
+    ("/v1/residential/data-usage-report?hash=01HQ5K3P97DY8EX9Y90YT1K6XA&date_from=2026-01-01&date_to=2026-01-01&measurement_unit=B&rounding_decimal=99999999999999999999", iproyal_error),
+    ("/v1/residential/data-usage-report?hash=%FF%FE&date_from=99999-01-01&date_to=2026-01-01&measurement_unit=B&rounding_decimal=0", iproyal_error),
+    ("/api/v1/stats/requests/history?status=99999999999999999999", goproxies_error),
+    ("/api/v1/stats/traffic?start_at=9999999999-01-01&end_at=%FF", goproxies_error),
+    ("/api/v1/stats/traffic/history?start_at=1970-01-01&end_at=2026-01-01&interval=hour", goproxies_error),
+    ("/api/v1/meters/residential_bytes/query?from=1e400&to=-99999999999999999999", openmeter_problem),
+    ("/api/v1/meters/residential_bytes/query?windowSize=MINUTE&from=1970-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", openmeter_problem),
+    ("/api/v1/meters/%FF%FE/query", openmeter_problem),
+])
+def test_dialects_answer_hostile_queries_in_their_own_format(server, path, own):
+    r = requests.get(server.base + path, headers=ACME, timeout=30)
+    assert own(r), (path, r.status_code, r.text[:300])
+    assert_alive(server)
+
+
+PROXY_SELLER = "/personal/api/v1/acme-key-000000001/resident/traffic/details"
+
+
+@pytest.mark.parametrize("path,body,own", [
+    (PROXY_SELLER, b'{"packageKey":"pkg-acme","date_start":"01.01.99999999999"}', proxy_seller_error),
+    (PROXY_SELLER, b'{"packageKey":1e400}', proxy_seller_error),
+    (PROXY_SELLER, b'{"packageKey":"pkg-\xff\xfe"}', proxy_seller_error),
+    (PROXY_SELLER, b'{"packageKey":"' + b"k" * (100 << 10) + b'"}', proxy_seller_error),
+    (PROXY_SELLER, b"\xc3\x28" * 1000, proxy_seller_error),
+    ("/api/v1/login", b'{"username":"acme\xff","password":"acme-password"}', goproxies_error),
+    ("/api/v1/login", b'{"username":"acme","password":' + b"9" * 400 + b'}', goproxies_error),
+    ("/api/v1/login", b'{"username":"' + b"a" * (100 << 10) + b'","password":"x"}', goproxies_error),
+])
+def test_dialects_answer_hostile_bodies_in_their_own_format(server, path, body, own):
+    r = requests.post(server.base + path, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    assert own(r), (path, body[:40], r.status_code, r.text[:300])
+    assert "acme-password" not in r.text
     assert_alive(server)

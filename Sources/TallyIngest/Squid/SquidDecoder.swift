@@ -13,7 +13,10 @@ extension SquidLogFormat {
 
     /// Decodes one line given as bytes, without its trailing newline (a trailing `\r` and
     /// trailing spaces are ignored). Never traps: anything that does not fit is `.malformed`.
-    public func decode(_ line: UnsafeRawBufferPointer) -> SquidLineResult {
+    ///
+    /// `keeping` names the text fields the caller uses; the others are left empty (validated
+    /// all the same), since making strings is a good part of the cost of a line.
+    public func decode(_ line: UnsafeRawBufferPointer, keeping keep: SquidRecordFields = .all) -> SquidLineResult {
         var end = line.count
         while end > 0 {
             let c = line[end - 1]
@@ -38,7 +41,7 @@ extension SquidLogFormat {
                 return .malformed(reason: SquidFailure.tooManyFields.reason)
             }
         }
-        switch Self.record(line, spans, timeSource: timeSource, userQuoting: userQuoting) {
+        switch Self.record(line, spans, timeSource: timeSource, userQuoting: userQuoting, keep: keep) {
         case .success(let record): return .record(record)
         case .failure(let failure): return .malformed(reason: failure.reason)
         }
@@ -128,7 +131,8 @@ extension SquidLogFormat {
     /// Turns the matched values into a record, validating each.
     @inline(__always)
     private static func record(
-        _ line: UnsafeRawBufferPointer, _ spans: SquidSpans, timeSource: SquidSlot, userQuoting: SquidQuoting
+        _ line: UnsafeRawBufferPointer, _ spans: SquidSpans, timeSource: SquidSlot, userQuoting: SquidQuoting,
+        keep: SquidRecordFields
     ) -> Result<SquidRecord, SquidFailure> {
         // Time.
         let time: Int64
@@ -179,7 +183,7 @@ extension SquidLogFormat {
             for i in spans.method.start..<spans.method.end where !SquidByte.isToken(line[i]) {
                 return .failure(.badMethod)
             }
-            method = asciiString(line, spans.method)
+            if keep.contains(.method) { method = asciiString(line, spans.method) }
         }
 
         // Host and port. A line that is never usage may lack them (`NONE_NONE/000 ...
@@ -202,11 +206,21 @@ extension SquidLogFormat {
 
         return .success(
             SquidRecord(
-                time: time, user: user, host: lowercasedString(line, target.hostStart, target.hostEnd),
-                port: target.port, status: status, resultCode: asciiString(line, code),
+                time: time, user: user, host: keep.contains(.host) ? lowercasedString(line, target.hostStart, target.hostEnd) : "",
+                port: target.port, status: status, resultCode: keep.contains(.resultCode) ? asciiString(line, code) : "",
                 bytesToClient: bytesToClient, bytesFromClient: bytesFromClient, method: method,
                 denied: denied))
     }
+}
+
+/// The text fields of a record a caller uses (the user name is always kept).
+public struct SquidRecordFields: OptionSet, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let host = SquidRecordFields(rawValue: 1)
+    public static let method = SquidRecordFields(rawValue: 2)
+    public static let resultCode = SquidRecordFields(rawValue: 4)
+    public static let all: SquidRecordFields = [.host, .method, .resultCode]
 }
 
 // MARK: - Matcher state

@@ -17,17 +17,21 @@ public struct SquidMeter: Sendable {
     public let format: SquidLogFormat
     public let product: ProductSpec
     /// Account ids by index; a cell names its account by index so keys stay small.
-    let accountIDs: [String]
-    let accountIndex: [String: Int32]
-    let directory: AccountDirectory
-    let unassigned: Int32?
+    private(set) var accountIDs: [String]
+    private(set) var accountIndex: [String: Int32]
+    private(set) var directory: AccountDirectory
+    /// `ingest.unassigned_account` by id, as configured.
+    let unassignedID: String?
+    private(set) var unassigned: Int32?
     let maxFuture: Int64
     let dimensionSources: [SquidField]
     let metricSources: [(value: SquidValue, factor: Int64)]
     /// Which record fields some dimension uses; the others are left out of cell keys.
     let usesHost: Bool, usesPort: Bool, usesStatus: Bool, usesMethod: Bool, usesResultCode: Bool, usesUser: Bool
+    /// The record's text fields some dimension shows; the decoder makes no string for the others.
+    let keeping: SquidRecordFields
 
-    /// Longest host name kept (a DNS name has at most 253 bytes).
+    /// Longest host name kept when a dimension shows it (a DNS name has at most 253 bytes).
     public static let maxHostBytes = 256
 
     /// Fails when the product has none of the metrics a Squid line can fill.
@@ -36,12 +40,9 @@ public struct SquidMeter: Sendable {
         self.format = format
         self.product = product
         directory = accounts
-        accountIDs = accounts.accounts.map(\.id)
-        var index: [String: Int32] = [:]
-        for (i, id) in accountIDs.enumerated() { index[id] = Int32(i) }
-        accountIndex = index
-        unassigned = unassignedAccount.flatMap { index[$0] }
-        if let u = unassignedAccount, unassigned == nil { throw IngestError("ingest.unassigned_account: no account has id \"\(u)\"") }
+        accountIDs = []
+        accountIndex = [:]
+        unassignedID = unassignedAccount
         self.maxFuture = maxFuture
         dimensionSources = product.dimensions.map(SquidField.init(dimension:))
         usesHost = dimensionSources.contains(.host)
@@ -50,6 +51,11 @@ public struct SquidMeter: Sendable {
         usesMethod = dimensionSources.contains(.method)
         usesResultCode = dimensionSources.contains(.resultCode)
         usesUser = dimensionSources.contains(.user)
+        var keep: SquidRecordFields = []
+        if usesHost { keep.insert(.host) }
+        if usesMethod { keep.insert(.method) }
+        if usesResultCode { keep.insert(.resultCode) }
+        keeping = keep
         var metrics: [(SquidValue, Int64)] = []
         for m in product.metrics {
             var factor: Int64 = 1
@@ -64,11 +70,40 @@ public struct SquidMeter: Sendable {
         if !metrics.contains(where: { $0.0 != .none }) {
             throw IngestError("product \(product.name) has none of the metrics Squid lines fill (bytes, bytes_to_client, bytes_from_client, requests)")
         }
+        try index(accounts)
     }
 
-    /// A meter for `product` of a configuration (its accounts, `ingest.unassigned_account` and
-    /// `ingest.max_future`), reading `logformat` (Squid's `%` codes; nil: the native format).
-    public init(config: TallyConfig, product: String, logformat: String?) throws(IngestError) {
+    /// The same meter resolving user names in `accounts` (the account tree changes at run
+    /// time); fails when the unassigned account is not in it.
+    ///
+    /// Cells name accounts by index into the meter's tree, so a tally is turned into events by
+    /// the meter that filled it.
+    public func using(accounts: AccountDirectory) throws(IngestError) -> SquidMeter {
+        var m = self
+        try m.index(accounts)
+        return m
+    }
+
+    private mutating func index(_ accounts: AccountDirectory) throws(IngestError) {
+        var ids: [String] = []
+        var index: [String: Int32] = [:]
+        ids.reserveCapacity(accounts.accounts.count)
+        for a in accounts.accounts {
+            index[a.id] = Int32(ids.count)
+            ids.append(a.id)
+        }
+        let u = unassignedID.flatMap { index[$0] }
+        if let id = unassignedID, u == nil { throw IngestError("ingest.unassigned_account: no account has id \"\(id)\"") }
+        directory = accounts
+        accountIDs = ids
+        accountIndex = index
+        unassigned = u
+    }
+
+    /// A meter for `product` of a configuration (`ingest.unassigned_account`,
+    /// `ingest.max_future`, and its accounts unless `accounts` gives the tree with run-time
+    /// changes), reading `logformat` (Squid's `%` codes; nil: the native format).
+    public init(config: TallyConfig, product: String, logformat: String?, accounts: AccountDirectory? = nil) throws(IngestError) {
         guard let spec = config.products[product] else {
             throw IngestError("unknown product \"\(product)\" (expected one of: \(config.products.names.joined(separator: ", ")))")
         }
@@ -80,7 +115,7 @@ public struct SquidMeter: Sendable {
                 throw IngestError("logformat: \(error.message)")
             }
         }
-        try self.init(format: format, product: spec, accounts: config.accounts,
+        try self.init(format: format, product: spec, accounts: accounts ?? config.accounts,
                       unassignedAccount: config.ingest.unassignedAccount, maxFuture: config.ingest.maxFuture)
     }
 
@@ -106,7 +141,7 @@ public struct SquidMeter: Sendable {
     public func meter(line: UnsafeRawBufferPointer, number: Int64, offset: Int64, into tally: inout SquidTally, now: Int64) {
         tally.lines += 1
         let record: SquidRecord
-        switch format.decode(line) {
+        switch format.decode(line, keeping: keeping) {
         case .malformed(let reason):
             tally.malformed(reason, line: number, offset: offset)
             return
@@ -122,7 +157,7 @@ public struct SquidMeter: Sendable {
             tally.note(SquidProblem(line: number, offset: offset, reason: "time \(seconds) is too far in the future"))
             return
         }
-        if record.host.utf8.count > Self.maxHostBytes {
+        if usesHost, record.host.utf8.count > Self.maxHostBytes {
             tally.malformed("host longer than \(Self.maxHostBytes) bytes", line: number, offset: offset)
             return
         }

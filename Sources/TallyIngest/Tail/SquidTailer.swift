@@ -13,7 +13,11 @@ import TallyStore
 /// Not thread-safe: one task owns a tailer (`run()` or `poll()`/`flush()`).
 public final class SquidTailer {
     public let follower: LogFollower
-    public let meter: SquidMeter
+    public private(set) var meter: SquidMeter
+    /// The live account tree, when accounts change while the tailer runs (`tally serve`): read
+    /// again at the start of every batch, so an account created at run time is metered from its
+    /// next commit on, without a restart.
+    public var accounts: (@Sendable () -> AccountDirectory)?
     public let store: any UsageStore
     /// The checkpoint's reader name: `squid:` and the log's absolute path.
     public let reader: String
@@ -77,6 +81,7 @@ public final class SquidTailer {
         var read = 0
         let t = now()
         while pending.lines < maxLines, let piece = try follower.read() {
+            if pending.isEmpty { refreshAccounts() }
             if pendingSince == nil { pendingSince = .now }
             let before = pending.lines
             if piece.unterminated {
@@ -148,6 +153,18 @@ public final class SquidTailer {
             logger.info("stopped following log", metadata: ["tail.totals": "\(totals.summary)", "tail.position": "\(committed.map(\.description) ?? "-")"])
         } catch {
             logger.error("final commit failed; the lines since the last checkpoint will be read again", metadata: ["tail.error": "\(error)"])
+        }
+    }
+
+    /// Takes the current account tree (only between batches: pending cells name accounts by
+    /// index into the meter's tree); on failure the previous tree stays.
+    private func refreshAccounts() {
+        guard let accounts else { return }
+        do {
+            meter = try meter.using(accounts: accounts())
+            pending.userCache = [:]
+        } catch {
+            logger.error("cannot use the current accounts; keeping the previous ones", metadata: ["tail.error": "\(error)"])
         }
     }
 

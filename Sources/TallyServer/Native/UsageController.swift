@@ -25,8 +25,9 @@ struct UsageController {
         let parsed = try UsageRequest.parse(request.uri.queryParameters, caller: caller, runtime: runtime)
         let query = parsed.query
         let csv = request.uri.queryParameters["format"].map { $0 == "csv" } ?? (request.headers[.accept]?.contains("text/csv") ?? false)
+        let meta: ReportResult
         do {
-            _ = try runtime.engine.describe(query)
+            meta = try runtime.engine.describe(query)
         } catch {
             throw NativeError(.badRequest, "invalid_parameters", "the query has \(error.problems.count) problem(s)", details: error.problems.map { ($0.parameter, $0.message) })
         }
@@ -35,16 +36,17 @@ struct UsageController {
             let engine = runtime.engine
             let logger = context.logger
             let q = query
-            let meta = try engine.describe(q)
             let body = ResponseBody { writer in
                 var w = writer
                 var headerWritten = false
+                var renderer = NativeRenderer(meta)
                 do {
-                    _ = try await engine.stream(q) { rows in
-                        var text = headerWritten ? "" : NativeRendering.csvHeader(meta)
+                    // One write per slice of buckets the engine reads (a bounded number of rows).
+                    _ = try await engine.stream(q, plan: meta.plan) { rows in
+                        var bytes = headerWritten ? [] : Array(NativeRendering.csvHeader(meta).utf8)
                         headerWritten = true
-                        text += NativeRendering.csvRows(rows, of: meta)
-                        try await w.write(ByteBuffer(string: text))
+                        renderer.appendCSV(rows, to: &bytes)
+                        try await w.write(ByteBuffer(bytes: bytes))
                         return true
                     }
                     if !headerWritten {
@@ -64,10 +66,10 @@ struct UsageController {
         } catch let e as StoreError {
             throw e.code == .overflow ? NativeError(.unprocessableContent, "overflow", e.message) : NativeError(.serviceUnavailable, "unavailable", "the store could not answer; retry later")
         }
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: render(result, parsed))))
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: render(result, parsed))))
     }
 
-    func render(_ r: ReportResult, _ p: UsageRequest) -> String {
+    func render(_ r: ReportResult, _ p: UsageRequest) -> [UInt8] {
         let q = r.query
         var s = "{\"account\":" + JSONValue.quote(p.account) + ",\"scope\":" + JSONValue.quote(p.scope) + ",\"product\":" + JSONValue.quote(q.product)
         s += ",\"from\":\"" + RFC3339.format(q.from, in: q.zone) + "\",\"to\":\"" + RFC3339.format(q.to, in: q.zone) + "\""
@@ -76,9 +78,16 @@ struct UsageController {
         s += ",\"metrics\":[" + r.metrics.map { JSONValue.quote($0.name) }.joined(separator: ",") + "]"
         s += ",\"complete_until\":\"" + RFC3339.format(r.completeUntil, in: q.zone) + "\""
         s += ",\"plan\":{\"tier\":\"" + r.plan.tier.label + "\",\"buckets\":\(r.plan.boundaries.count - 1)}"
-        s += ",\"rows\":[" + r.rows.map { NativeRendering.jsonRow($0, of: r) }.joined(separator: ",") + "]"
-        s += ",\"next_cursor\":" + (r.nextCursor.map { JSONValue.quote($0.token) } ?? "null") + "}"
-        return s
+        s += ",\"rows\":["
+        var out = Array(s.utf8)
+        out.reserveCapacity(out.count + r.rows.count * 160)
+        var renderer = NativeRenderer(r)
+        for (i, row) in r.rows.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            renderer.appendJSON(row, to: &out)
+        }
+        out += "],\"next_cursor\":\(r.nextCursor.map { JSONValue.quote($0.token) } ?? "null")}".utf8
+        return out
     }
 }
 
@@ -94,7 +103,11 @@ struct UsageRequest {
         var problems: [(String, String)] = []
         // Repeated keys are joined with commas: lists accumulate, single values then fail to parse.
         var params: [String: String] = [:]
-        for (k, v) in raw { params[String(k)] = params[String(k)].map { $0 + "," + v } ?? String(v) }
+        // Keys are percent-decoded too (`filter%5Bhostname%5D` is `filter[hostname]`): Hummingbird decodes only values.
+        for (k, v) in raw {
+            let key = String(k).removingPercentEncoding ?? String(k)
+            params[key] = params[key].map { $0 + "," + v } ?? String(v)
+        }
         let known: Set<String> = ["account", "scope", "product", "from", "to", "bucket", "tz", "week_start", "group_by", "metrics", "fill", "sort", "limit", "cursor", "format"]
         for (k, _) in params where !known.contains(String(k)) && !(k.hasPrefix("filter[") && k.hasSuffix("]")) {
             problems.append((String(k), "unknown parameter"))
@@ -144,6 +157,10 @@ struct UsageRequest {
             if g == "account" { query.groupByAccount = true } else { query.groupBy.append(g) }
         }
         query.metrics = list(params["metrics"])
+        var seenMetrics = Set<String>()
+        if let twice = query.metrics.first(where: { !seenMetrics.insert($0).inserted }) {
+            problems.append(("metrics", "\"\(twice.prefix(64))\" is listed more than once"))
+        }
         for (k, v) in params where k.hasPrefix("filter[") && k.hasSuffix("]") {
             let dim = String(k.dropFirst(7).dropLast())
             query.filters[dim, default: []] += list(String(v))

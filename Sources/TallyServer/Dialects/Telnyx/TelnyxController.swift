@@ -16,6 +16,7 @@ struct TelnyxController {
         let group = router.group("v2").add(middleware: DialectErrorMiddleware<TelnyxError>(dialect: "telnyx"))
         group.get("usage_reports") { request, context in try await usageReports(request, context) }
         group.get("usage_reports/options") { request, _ in try options(request) }
+        group.notFoundBelow("")
     }
 
     /// The authenticated and admitted caller: 401 with code 10009, or 429 with code 10011.
