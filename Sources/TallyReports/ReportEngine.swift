@@ -13,6 +13,11 @@ public struct ReportPlan: Sendable, Equatable {
         return .quarterHour
     }
 
+    init(boundaries: [Int64], tier: Tier) {
+        self.boundaries = boundaries
+        self.tier = tier
+    }
+
     public init(query: ReportQuery) {
         boundaries = BucketCutter(bucket: query.bucket, zone: query.zone, weekStart: query.weekStart).boundaries(from: query.from, to: query.to)
         tier = ReportPlan.tier(for: boundaries)

@@ -16,6 +16,16 @@ extension ReportEngine {
         return Array(Set(try await store.aggregate(probe).map(\.bucket))).sorted()
     }
 
+    /// The starts of the UTC days in `[query.from, query.to)` (widened to whole days) that hold
+    /// any usage of the query's accounts and filters, ascending.
+    ///
+    /// A face whose range is unbounded by default (Proxy-Seller's missing `date_start`) starts
+    /// at the first of them instead of planning decades of empty buckets.
+    public func usedDays(_ query: ReportQuery) async throws -> [Int64] {
+        let spec = try validated(query)
+        return try await usedDays(query, spec: spec, plan: ReportPlan(boundaries: [], tier: .day), from: query.from, to: query.to)
+    }
+
     /// Whether any of the sorted day starts `days` overlaps `[from, to)`.
     static func anyDay(_ days: [Int64], overlaps from: Int64, _ to: Int64) -> Bool {
         var lo = 0, hi = days.count  // first day ending after `from`

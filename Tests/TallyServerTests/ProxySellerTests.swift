@@ -69,6 +69,23 @@ import TallyCore
         }
     }
 
+    /// Without `date_start` the range starts at the epoch; it is read from the first day with
+    /// usage on, so usage decades apart (and at the epoch itself, the earliest time ingest takes) all shows.
+    @Test func unboundedRangeSpansDecades() async throws {
+        let app = buildApplication(runtime: try await makeRuntime(yaml: proxyYAML()))
+        try await app.test(.live) { client in
+            try await ingest(client, [
+                ProxyEvent(time: "1970-01-01T00:00:00Z", account: "sub1", bytes: 5),
+                ProxyEvent(time: "1999-06-01T12:15:00Z", account: "sub2", bytes: 7),
+                ProxyEvent(time: "2026-01-10T05:45:00Z", account: "sub1", bytes: 11),
+            ])
+            let all = try await Self.details(client, "{\"packageKey\":\"abc123\"}")
+            #expect(all.text == "{\"status\":\"success\",\"data\":{\"sub1\":{\"1970-01-01 00:00:00\":5,\"2026-01-10 05:00:00\":11},\"sub2\":{\"1999-06-01 12:00:00\":7}},\"errors\":[]}")
+            let sub2 = try await Self.details(client, "{\"packageKey\":\"abc123\",\"login\":\"sub2\",\"date_end\":\"01.01.2026\"}")
+            #expect(sub2.text == "{\"status\":\"success\",\"data\":{\"sub2\":{\"1999-06-01 12:00:00\":7}},\"errors\":[]}")
+        }
+    }
+
     @Test func accessFailuresAreTheTriple() async throws {
         let app = buildApplication(runtime: try await makeRuntime(yaml: proxyYAML(), extraYAML: "auth: { rate_limits: { proxy_seller: { limit: 3, window: 1m } } }"))
         try await app.test(.live) { client in

@@ -48,6 +48,11 @@ struct ProxySellerController {
         defer { runtime.metrics.reportLatency.record(ContinuousClock.now - started) }
         let result: ReportResult
         do {
+            if !details.startGiven {
+                // Unbounded: from the first day with usage, not decades of empty hours since 1970.
+                guard let first = try await runtime.engine.usedDays(query).first else { return Details.success(nil) }
+                query.from = max(query.from, first)
+            }
             result = try await runtime.engine.run(query)
         } catch is ReportError {
             // Only the dates can make a query invalid here (a range beyond the engine's).
@@ -79,6 +84,8 @@ struct ProxySellerController {
         var from: Int64
         /// Epoch seconds: the end of `date_end` (UTC), or of the latest day an event may fall on.
         var to: Int64
+        /// Whether `date_start` was given (else `from` is the epoch).
+        var startGiven: Bool
 
         static func parse(_ body: ByteBuffer, now: Int64, maxFuture: Int64) throws(ProxySellerError) -> Details {
             let json: JSONValue
@@ -103,7 +110,7 @@ struct ProxySellerController {
             let end = try date(json["date_end"])
             if let start, let end, end < start { throw .incorrectDate }
             let latestDay = floorDiv(now + maxFuture, 86400)
-            return Details(packageKey: key, login: login, from: (start?.dayNumber ?? 0) * 86400, to: ((end?.dayNumber ?? latestDay) + 1) * 86400)
+            return Details(packageKey: key, login: login, from: (start?.dayNumber ?? 0) * 86400, to: ((end?.dayNumber ?? latestDay) + 1) * 86400, startGiven: start != nil)
         }
 
         /// A string field; JSON numbers count as their text, as a PHP backend reads them.
