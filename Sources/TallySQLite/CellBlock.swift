@@ -76,27 +76,12 @@ struct CellBlock: Equatable {
     }
 
     init(decoding u: UnsafeRawBufferPointer) throws(StoreError) {
-        var r = VarintReader(u: u)
-        dimensionColumns = try r.int()
-        metricColumns = try r.int()
-        let stringCount = try r.int()
-        strings.reserveCapacity(stringCount)
-        for _ in 0..<stringCount { strings.append(try r.string()) }
-        count = try r.int()
-        guard count <= u.count else { throw StoreError(.unavailable, "a cell block is damaged") }
-        dims.reserveCapacity(count * dimensionColumns)
-        sums.reserveCapacity(count * metricColumns)
-        for _ in 0..<count {
-            for _ in 0..<dimensionColumns {
-                let s = try r.int()
-                guard s < stringCount else { throw StoreError(.unavailable, "a cell block is damaged") }
-                dims.append(Int32(s))
-            }
-            for _ in 0..<metricColumns {
-                let z = try r.next()
-                sums.append(Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1))
-            }
-        }
+        let view = try CellBlockView(decoding: u)
+        self.init(dimensionColumns: view.dimensionColumns, metricColumns: view.metricColumns)
+        strings = view.strings.map { String(decoding: UnsafeRawBufferPointer(rebasing: u[$0]), as: UTF8.self) }
+        dims = view.dims
+        sums = view.sums
+        count = view.count
     }
 
     // MARK: Merging
@@ -137,6 +122,43 @@ struct CellBlock: Equatable {
             }
         }
         return out
+    }
+}
+
+/// A `CellBlock` decoded with its strings left as byte ranges of the encoding, so a report
+/// numbers the strings it needs by their bytes instead of making a `String` of each.
+struct CellBlockView {
+    let dimensionColumns: Int
+    let metricColumns: Int
+    /// Where each of the block's distinct strings lies in the encoding.
+    var strings: [Range<Int>] = []
+    var dims: [Int32] = []
+    var sums: [Int64] = []
+    var count = 0
+
+    init(decoding u: UnsafeRawBufferPointer) throws(StoreError) {
+        var r = VarintReader(u: u)
+        dimensionColumns = try r.int()
+        metricColumns = try r.int()
+        let stringCount = try r.int()
+        guard stringCount <= u.count else { throw StoreError(.unavailable, "a cell block is damaged") }
+        strings.reserveCapacity(stringCount)
+        for _ in 0..<stringCount { strings.append(try r.bytes()) }
+        count = try r.int()
+        guard count <= u.count else { throw StoreError(.unavailable, "a cell block is damaged") }
+        dims.reserveCapacity(count * dimensionColumns)
+        sums.reserveCapacity(count * metricColumns)
+        for _ in 0..<count {
+            for _ in 0..<dimensionColumns {
+                let s = try r.int()
+                guard s < stringCount else { throw StoreError(.unavailable, "a cell block is damaged") }
+                dims.append(Int32(s))
+            }
+            for _ in 0..<metricColumns {
+                let z = try r.next()
+                sums.append(Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1))
+            }
+        }
     }
 }
 
@@ -184,10 +206,11 @@ struct VarintReader {
         return Int(v)
     }
 
-    mutating func string() throws(StoreError) -> String {
+    /// The range of a length-prefixed run of bytes.
+    mutating func bytes() throws(StoreError) -> Range<Int> {
         let n = try int()
         guard i + n <= u.count else { throw StoreError(.unavailable, "a cell block is damaged") }
         defer { i += n }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: u[i..<(i + n)]), as: UTF8.self)
+        return i..<(i + n)
     }
 }
