@@ -1,8 +1,9 @@
 """Kill the server with SIGKILL while clients ingest; every acknowledged event survives and
 retried batches count once. Drives the real `tally` binary over loopback on a real SQLite file."""
-import json, os, random, signal, socket, subprocess, tempfile, threading, time, urllib.request, urllib.error
+import json, os, random, signal, subprocess, tempfile, threading, time, urllib.request, urllib.error
 
-TALLY = os.environ.get("TALLY_BIN", ".build/debug/tally")
+from tally_server import TALLY, free_port
+
 
 CONFIG = """
 server: {{ host: 127.0.0.1, port: {port} }}
@@ -15,14 +16,6 @@ products:
 accounts:
   - {{ id: acme, tokens: [acme-token], children: [ {{ id: sub1 }}, {{ id: sub2 }} ] }}
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def wait_ready(port, proc, timeout=30):

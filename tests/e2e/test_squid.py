@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-TALLY = os.environ.get("TALLY_BIN", ".build/debug/tally")
+from tally_server import TALLY, free_port
+
 SEED = int(os.environ.get("SQUID_E2E_SEED", "20260101"))
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}  # carol has no Tally account
 ACCOUNTS = {"alice": "acct-alice", "bob": "acct-bob"}
@@ -53,14 +54,6 @@ http_access deny !to_loopback
 http_access allow users
 http_access deny all
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_port(port, proc, what, timeout=30):
