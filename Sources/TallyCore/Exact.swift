@@ -29,8 +29,9 @@ public enum Exact {
     }
 
     public static func parse(bytes u: UnsafeBufferPointer<UInt8>, scale: Int, allowNegative: Bool = false) -> Result<Int64, ParseError> {
-        var i = 0
         let n = u.count
+        if n > 0, n <= 18, let v = plainInteger(u, scale: scale) { return .success(v) }
+        var i = 0
         var negative = false
         if i < n, u[i] == 45 { negative = true; i += 1 } else if i < n, u[i] == 43 { i += 1 }
         var digits: Int64 = 0  // all significant digits as an integer
@@ -94,6 +95,24 @@ public enum Exact {
             v = -v
         }
         return .success(v)
+    }
+
+    /// The common case, 1 to 18 plain digits whose value in units fits: nil for anything else,
+    /// which the full parser then reads (with the same result for these).
+    private static func plainInteger(_ u: UnsafeBufferPointer<UInt8>, scale: Int) -> Int64? {
+        guard scale >= 0 else { return nil }
+        var v: Int64 = 0
+        for c in u {
+            let d = c &- 48
+            guard d <= 9 else { return nil }
+            v = v &* 10 &+ Int64(d)
+        }
+        for _ in 0..<scale where v != 0 {
+            let (m, o) = v.multipliedReportingOverflow(by: 10)
+            if o { return nil }
+            v = m
+        }
+        return v
     }
 
     /// Renders `value * 10^-scale`, divided by `divisor`, with exactly `decimals` decimals,

@@ -32,9 +32,11 @@ public struct IngestSummary: Sendable, Equatable {
 
 /// Loads files of events straight into a store, decoding on every core while the store commits.
 ///
-/// The file is read in blocks cut at line ends; each block is decoded in a child task into
-/// columns, blocks are taken in order (small ones merged) into batches of at least `commitEvents`, and one batch is
-/// committed while the next is decoded. Lines that fail validation are skipped and reported
+/// The file is read in blocks cut at line ends (into reused buffers); each block is decoded in a
+/// child task into columns, blocks are taken in order (small ones merged) into batches of at
+/// least `commitEvents` (the first, smaller blocks go alone so the store starts early), and up
+/// to two batches are committed while the next blocks are decoded, so a
+/// store that prepares a batch before its single writer takes it overlaps the two. Lines that fail validation are skipped and reported
 /// (with file and line) in the summary; everything valid is committed. Events with ids are
 /// deduplicated, so rerunning a file with ids counts nothing twice.
 public struct FileIngestor: Sendable {
@@ -73,10 +75,23 @@ public struct FileIngestor: Sendable {
         let cloudEvents = format == .cloudevents
         var reader = BlockReader(file: file, blockBytes: blockBytes)
         var pending = EventColumns(metricStride: v.metricStride)
-        var committing: Task<IngestReceipt, any Error>?
+        // Commits in flight, oldest first, with the keys of their events. A store may prepare a
+        // batch on the committing task before queueing it for its single writer, so the next
+        // commit starts while one is in flight: its preparation overlaps the writing. Two in
+        // flight may queue in either order, which matters only to an event id both have (the
+        // first queued counts), so a batch sharing a key with one in flight waits for it.
+        var committing: [(task: Task<IngestReceipt, any Error>, keys: Set<DedupKey>)] = []
+        func startCommit(_ batch: EventColumns) async throws {
+            var keys = Set<DedupKey>(minimumCapacity: batch.count)
+            for case let k? in batch.keys { keys.insert(k) }
+            while committing.count >= 2 || committing.contains(where: { !$0.keys.isDisjoint(with: keys) }) {
+                summary.add(try await committing.removeFirst().task.value)
+            }
+            committing.append((Task { try await commit(batch) }, keys))
+        }
         var lineBase = 0
         var bytesDone = 0
-        try await withThrowingTaskGroup(of: (Int, DecodedBatch, Int).self) { group in
+        try await withThrowingTaskGroup(of: (Int, DecodedBatch, Block).self) { group in
             var results: [Int: (DecodedBatch, Int)] = [:]
             var launched = 0
             var next = 0
@@ -85,16 +100,15 @@ public struct FileIngestor: Sendable {
                 let index = launched
                 launched += 1
                 group.addTask {
-                    let d = block.withUnsafeBytes { raw in
-                        let b = raw.bindMemory(to: UInt8.self)
-                        return cloudEvents ? EventDecoder.cloudEvents(b, validator: v) : EventDecoder.native(b, validator: v)
-                    }
-                    return (index, d, block.count)
+                    let b = block.bytes
+                    let d = cloudEvents ? EventDecoder.cloudEvents(b, validator: v) : EventDecoder.native(b, validator: v)
+                    return (index, d, block)
                 }
             }
             for _ in 0..<(ProcessInfo.processInfo.activeProcessorCount + 1) { try launch() }
-            while let (i, d, size) = try await group.next() {
-                results[i] = (d, size)
+            while let (i, d, block) = try await group.next() {
+                results[i] = (d, block.count)
+                reader.recycle(block)
                 while let (d, size) = results.removeValue(forKey: next) {
                     next += 1
                     try launch()
@@ -102,10 +116,8 @@ public struct FileIngestor: Sendable {
                     note(d.problems, path: path, lineBase: lineBase, into: &summary)
                     lineBase += d.lines
                     if pending.isEmpty { pending = d.columns } else { pending.append(contentsOf: d.columns) }
-                    if pending.count >= commitEvents {
-                        if let c = committing { summary.add(try await c.value) }
-                        let batch = pending
-                        committing = Task { try await commit(batch) }
+                    if pending.count >= commitEvents || next <= BlockReader.rampBlocks {  // the ramp's blocks go alone
+                        try await startCommit(pending)
                         pending = EventColumns(metricStride: v.metricStride)
                     }
                     bytesDone += size
@@ -113,8 +125,8 @@ public struct FileIngestor: Sendable {
                 }
             }
         }
-        if let c = committing { summary.add(try await c.value) }
-        if !pending.isEmpty { summary.add(try await commit(pending)) }
+        if !pending.isEmpty { try await startCommit(pending) }
+        for c in committing { summary.add(try await c.task.value) }
         return summary
     }
 
@@ -129,11 +141,15 @@ public struct FileIngestor: Sendable {
     }
 }
 
-/// Reads a file in blocks that end at a line end (the last block may end without one).
+/// Reads a file in blocks that end at a line end (the last block may end without one), into
+/// buffers that are handed back once decoded, so no block is allocated and zero-filled anew.
 struct BlockReader {
     let file: FileHandle
     let blockBytes: Int
     private var carry: [UInt8] = []
+    private var spare: [Block] = []
+    private var produced = 0
+    static let rampBlocks = 3
 
     init(file: FileHandle, blockBytes: Int) {
         self.file = file
@@ -141,22 +157,73 @@ struct BlockReader {
     }
 
     /// The next block, or nil at the end of the file.
-    mutating func next() throws -> [UInt8]? {
-        var block = carry
-        carry = []
+    ///
+    /// The first blocks ramp up (an eighth, a quarter, a half of `blockBytes`), so that the first
+    /// commits, and with them the store's writer, start after a short decode rather than a full
+    /// block's.
+    mutating func next() throws -> Block? {
+        var limit = max(blockBytes >> max(0, BlockReader.rampBlocks - produced), 1)
+        produced += 1
+        let block = spare.popLast() ?? Block(capacity: limit)
+        block.count = 0
+        while limit <= carry.count { limit *= 2 }  // room for the carried part and more
+        while block.capacity < limit { block.grow() }
+        block.count = carry.count
+        carry.withUnsafeBytes { if $0.count > 0 { block.base.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+        carry.removeAll(keepingCapacity: true)
         while true {
+            if block.count == limit {  // a line longer than a block
+                limit *= 2
+                while block.capacity < limit { block.grow() }
+            }
             let have = block.count
-            block.append(contentsOf: repeatElement(0, count: blockBytes))
-            let n = block.withUnsafeMutableBytes { read(file.fileDescriptor, $0.baseAddress! + have, blockBytes) }
+            let n = read(file.fileDescriptor, block.base + have, limit - have)
+            if n < 0 && errno == EINTR { continue }
             guard n >= 0 else { throw IngestError("cannot read: \(String(cString: strerror(errno)))") }
-            block.removeLast(blockBytes - n)
-            if n == 0 { return block.isEmpty ? nil : block }
-            if let end = block[have...].lastIndex(of: 10) {
-                carry = Array(block[(end + 1)...])
-                block.removeLast(block.count - end - 1)
+            if n == 0 {
+                if block.count > 0 { return block }
+                spare.append(block)
+                return nil
+            }
+            block.count += n
+            let bytes = block.bytes
+            if let end = bytes[have...].lastIndex(of: 10) {
+                carry.append(contentsOf: bytes[(end + 1)...])
+                block.count = end + 1
                 return block
             }
         }
+    }
+
+    /// Takes back a block whose bytes are no longer needed.
+    mutating func recycle(_ block: Block) {
+        spare.append(block)
+    }
+}
+
+/// A buffer of file bytes, owned by one task at a time: the reader fills it, one decode task
+/// reads it, then it goes back to the reader (hence `@unchecked Sendable`).
+final class Block: @unchecked Sendable {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    var count = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = .allocate(byteCount: capacity, alignment: 16)
+    }
+
+    deinit { base.deallocate() }
+
+    var bytes: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: count) }
+
+    /// Doubles the capacity, keeping the bytes.
+    func grow() {
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
+        bigger.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = bigger
+        capacity *= 2
     }
 }
 

@@ -12,35 +12,11 @@ import TallyStore
 struct NativeFastPath {
     let validator: EventValidator
     private let products: [ProductBytes]
+    private let metricStride: Int
+    /// The latest time accepted (`now + maxFuture`).
+    private let latest: Int64
     private var interner = ByteInterner()
-    /// Interned account identifier → interned account id, or -1 when unknown or out of scope.
-    private var accounts: [Int32: Int32] = [:]
-    /// Interned product name → index in `products`, or -1.
-    private var productIndexes: [Int32: Int] = [:]
-    private var dimensionPairs: [(name: Range<Int>, value: Range<Int>)] = []
-    private var metricPairs: [(name: Range<Int>, value: Range<Int>)] = []
-    private var values: [Int64] = []
-    /// The last account (to its id), product and source seen: consecutive events mostly repeat them.
-    private var recentAccount = Recent(), recentProduct = Recent(), recentSource = Recent()
-    private var recentProductIndex = -1
-    private var emptyNumber: Int32?
-
-    /// One remembered byte string and what it stands for, checked before hashing.
-    struct Recent {
-        private var bytes: [UInt8] = []
-        private var number: Int32?
-
-        func value(for b: UnsafeBufferPointer<UInt8>) -> Int32? {
-            guard let number, NativeFastPath.equal(b, bytes) else { return nil }
-            return number
-        }
-
-        mutating func remember(_ b: UnsafeBufferPointer<UInt8>, _ n: Int32) {
-            bytes = Array(b)
-            number = n
-        }
-    }
-    private var dims: [Int32] = []
+    private var emptyNumber: Int32 = -1
 
     struct ProductBytes {
         var name: String
@@ -55,23 +31,25 @@ struct NativeFastPath {
             ProductBytes(name: p.name, dimensions: p.dimensions.map { Array($0.utf8) }, metrics: p.metrics.map { Array($0.name.utf8) },
                          scales: p.metrics.map(\.kind.scale))
         }
+        metricStride = validator.metricStride
+        latest = validator.now + validator.maxFuture
     }
 
     private enum Field: Int { case id, source, time, account, product, dimensions, metrics }
 
     /// Appends the event on `line` to `columns`, or returns false (and appends nothing).
     mutating func decode(_ u: UnsafeBufferPointer<UInt8>, into columns: inout EventColumns) -> Bool {
+        guard u.count < Int32.max else { return false }  // pairs keep 32-bit offsets
         var s = Scanner(u: u)
         var id: Range<Int>?, source: Range<Int>?, time: Range<Int>?, account: Range<Int>?, product: Range<Int>?
+        var dimensionPairs = Pairs(), metricPairs = Pairs()
         var seen = 0  // a bit per field: a repeated field goes to the general path
-        dimensionPairs.removeAll(keepingCapacity: true)
-        metricPairs.removeAll(keepingCapacity: true)
         s.skipWhitespace()
         guard s.take(UInt8(ascii: "{")) else { return false }
         s.skipWhitespace()
         if s.peek == UInt8(ascii: "}") { return false }
         while true {
-            guard let key = s.simpleString(), let field = NativeFastPath.field(u, key), seen & (1 << field.rawValue) == 0 else { return false }
+            guard let key = s.simpleString(), let field = NativeFastPath.field(u.slice(key)), seen & (1 << field.rawValue) == 0 else { return false }
             seen |= 1 << field.rawValue
             s.skipWhitespace()
             guard s.take(UInt8(ascii: ":")) else { return false }
@@ -97,76 +75,75 @@ struct NativeFastPath {
         guard s.atEnd, let time, let account, let product else { return false }
 
         // Validate exactly as `EventValidator.event` does; any doubt goes to the general path.
-        guard let instant = RFC3339.parse(bytes: u.slice(time)), instant >= 0, instant <= validator.now + validator.maxFuture else { return false }
-        let accountID: Int32
-        if let id = recentAccount.value(for: u.slice(account)) {
-            accountID = id
-        } else {
-            guard let accountNumber = intern(u.slice(account), &columns) else { return false }
-            accountID = accounts[accountNumber] ?? resolveAccount(accountNumber, &columns)
-            recentAccount.remember(u.slice(account), accountID)
-        }
-        guard accountID >= 0 else { return false }
-        let productNumber: Int32, p: Int
-        if let n = recentProduct.value(for: u.slice(product)) {
-            productNumber = n
-            p = recentProductIndex
-        } else {
-            guard let n = intern(u.slice(product), &columns) else { return false }
-            productNumber = n
-            p = productIndexes[n] ?? resolveProduct(n, &columns)
-            recentProduct.remember(u.slice(product), n)
-            recentProductIndex = p
-        }
-        guard p >= 0 else { return false }
-        let spec = products[p]
+        guard let instant = RFC3339.parse(bytes: u.slice(time)), instant >= 0, instant <= latest,
+              let a = intern(u, account, &columns) else { return false }
+        var accountID = interner.entries[a].account
+        if accountID == ByteInterner.unresolved { accountID = resolveAccount(a, &columns) }
+        guard accountID >= 0, let pe = intern(u, product, &columns) else { return false }
+        var product32 = interner.entries[pe].product
+        if product32 == ByteInterner.unresolved { product32 = resolveProduct(pe, &columns) }
+        guard product32 >= 0 else { return false }
+        let p = Int(product32)
         if let id {
             guard !id.isEmpty, id.count <= EventValidator.maxValueBytes, isValidUTF8(u.slice(id)) else { return false }
         }
         var sourceNumber: Int32?
         if let source {
-            guard source.count <= EventValidator.maxValueBytes else { return false }
-            if let n = recentSource.value(for: u.slice(source)) {
-                sourceNumber = n
-            } else {
-                guard let n = intern(u.slice(source), &columns) else { return false }
-                recentSource.remember(u.slice(source), n)
-                sourceNumber = n
+            guard source.count <= EventValidator.maxValueBytes, let n = intern(u, source, &columns) else { return false }
+            sourceNumber = interner.entries[n].number
+        }
+        if emptyNumber < 0 { emptyNumber = columns.intern("") }
+        let dimensionCount = products[p].dimensions.count
+        guard dimensionCount <= 14 else { return false }
+        // The series' lanes are written in memory and loaded as one vector (lane by lane into a
+        // vector register stalls on every store).
+        return withUnsafeTemporaryAllocation(of: Int32.self, capacity: 16) { lanes in
+            lanes.initialize(repeating: -1)
+            lanes[0] = accountID
+            lanes[1] = interner.entries[pe].number
+            for i in 0..<dimensionCount { lanes[2 + i] = emptyNumber }
+            for k in 0..<dimensionPairs.count {
+                let (name, value) = dimensionPairs[k]
+                guard let i = NativeFastPath.index(of: u.slice(name), in: products[p].dimensions, guess: k),
+                      value.count <= EventValidator.maxValueBytes,
+                      let n = intern(u, value, &columns) else { return false }
+                lanes[2 + i] = interner.entries[n].number
+            }
+            let series = UnsafeRawPointer(lanes.baseAddress!).loadUnaligned(as: EventColumns.Series.self)
+            let known = columns.knownSeriesNumber(series)  // early: the metrics are parsed while it misses the caches
+            return withUnsafeTemporaryAllocation(of: Int64.self, capacity: metricStride) { values in
+                values.initialize(repeating: 0)
+                for k in 0..<metricPairs.count {
+                    let (name, value) = metricPairs[k]
+                    guard let i = NativeFastPath.index(of: u.slice(name), in: products[p].metrics, guess: k),
+                          case .success(let v) = Exact.parse(bytes: u.slice(value), scale: products[p].scales[i]) else { return false }
+                    values[i] = v
+                }
+                let number = known ?? columns.seriesNumber(series, metricCount: products[p].metrics.count)
+                let idBytes = id.map { UnsafeRawBufferPointer(u.slice($0)) }
+                let key = idBytes.map { DedupKey(source: source.map { UnsafeRawBufferPointer(u.slice($0)) } ?? UnsafeRawBufferPointer(start: nil, count: 0), id: $0) }
+                columns.append(series: number, time: instant, metrics: UnsafeBufferPointer(values), source: sourceNumber, id: idBytes, key: key)
+                return true
             }
         }
-        let empty = emptyNumber ?? columns.intern("")
-        emptyNumber = empty
-        dims.removeAll(keepingCapacity: true)
-        for _ in spec.dimensions { dims.append(empty) }
-        for (k, (name, value)) in dimensionPairs.enumerated() {
-            guard let i = NativeFastPath.index(of: u.slice(name), in: spec.dimensions, guess: k),
-                  value.count <= EventValidator.maxValueBytes,
-                  let n = intern(u.slice(value), &columns) else { return false }
-            dims[i] = n
-        }
-        values.removeAll(keepingCapacity: true)
-        for _ in spec.metrics { values.append(0) }
-        for (k, (name, value)) in metricPairs.enumerated() {
-            guard let i = NativeFastPath.index(of: u.slice(name), in: spec.metrics, guess: k),
-                  case .success(let v) = Exact.parse(bytes: u.slice(value), scale: spec.scales[i]) else { return false }
-            values[i] = v
-        }
-        let series = columns.seriesNumber(EventColumns.series(account: accountID, product: productNumber, dimensions: dims), metricCount: values.count)
-        values.withUnsafeBufferPointer { m in
-            columns.append(series: series, time: instant, metrics: m, source: sourceNumber, id: id.map { UnsafeRawBufferPointer(u.slice($0)) })
-        }
-        return true
     }
 
-    private static let fieldNames: [(Field, [UInt8])] = [
-        (.id, Array("id".utf8)), (.source, Array("source".utf8)), (.time, Array("time".utf8)), (.account, Array("account".utf8)),
-        (.product, Array("product".utf8)), (.dimensions, Array("dimensions".utf8)), (.metrics, Array("metrics".utf8)),
-    ]
+    /// The field a key names, matched by length and bytes.
+    private static func field(_ k: UnsafeBufferPointer<UInt8>) -> Field? {
+        switch k.count {
+        case 2: return matches(k, "id") ? .id : nil
+        case 4: return matches(k, "time") ? .time : nil
+        case 6: return matches(k, "source") ? .source : nil
+        case 7: return matches(k, "account") ? .account : matches(k, "product") ? .product : matches(k, "metrics") ? .metrics : nil
+        case 10: return matches(k, "dimensions") ? .dimensions : nil
+        default: return nil
+        }
+    }
 
-    private static func field(_ u: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Field? {
-        let k = u.slice(r)
-        for (f, name) in fieldNames where name.count == k.count && equal(k, name) { return f }
-        return nil
+    private static func matches(_ k: UnsafeBufferPointer<UInt8>, _ word: StaticString) -> Bool {
+        let w = word.utf8Start
+        for i in 0..<k.count where k[i] != w[i] { return false }
+        return true
     }
 
     /// The index of `name` among `names`, trying `guess` first (fields usually come in configuration order).
@@ -176,43 +153,74 @@ struct NativeFastPath {
     }
 
     private static func equal(_ a: UnsafeBufferPointer<UInt8>, _ b: [UInt8]) -> Bool {
-        a.count == b.count && (a.count == 0 || b.withUnsafeBufferPointer { memcmp(a.baseAddress!, $0.baseAddress!, a.count) == 0 })
+        a.count == b.count && b.withUnsafeBufferPointer { ByteInterner.same(a, $0.baseAddress) }
     }
 
-    /// The number of `bytes` in `columns.strings`; nil when they are not valid UTF-8.
-    private mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>, _ columns: inout EventColumns) -> Int32? {
-        let hash = ByteInterner.hash(bytes)
-        if let n = interner.find(bytes, hash: hash) { return n }
+    /// The interner entry of the bytes `r` of `u`, adding them to `columns.strings` when new; nil when they
+    /// are not valid UTF-8.
+    private mutating func intern(_ u: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, _ columns: inout EventColumns) -> Int? {
+        let bytes = u.slice(r)
+        let key = interner.key(bytes, readable: u.count - r.lowerBound)
+        if let e = interner.find(bytes, key) { return e }
         guard let s = String(validating: bytes, as: UTF8.self) else { return nil }
-        let n = columns.intern(s)
-        interner.insert(bytes, hash: hash, number: n)
-        return n
+        return interner.insert(bytes, key, number: columns.intern(s))
     }
 
-    private mutating func resolveAccount(_ n: Int32, _ columns: inout EventColumns) -> Int32 {
+    private mutating func resolveAccount(_ e: Int, _ columns: inout EventColumns) -> Int32 {
         let v = validator
         var id: Int32 = -1
-        if let a = v.accounts.resolve(columns.strings[Int(n)]), v.scope.map({ v.accounts.isWithin(a.id, subtreeOf: $0) }) ?? true {
+        if let a = v.accounts.resolve(columns.strings[Int(interner.entries[e].number)]), v.scope.map({ v.accounts.isWithin(a.id, subtreeOf: $0) }) ?? true {
             id = columns.intern(a.id)
         }
-        accounts[n] = id
+        interner.entries[e].account = id
         return id
     }
 
-    private mutating func resolveProduct(_ n: Int32, _ columns: inout EventColumns) -> Int {
-        let name = columns.strings[Int(n)]
-        let p = products.firstIndex { $0.name.utf8.elementsEqual(name.utf8) } ?? -1
-        productIndexes[n] = p
+    private mutating func resolveProduct(_ e: Int, _ columns: inout EventColumns) -> Int32 {
+        let name = columns.strings[Int(interner.entries[e].number)]
+        let p = Int32(products.firstIndex { $0.name.utf8.elementsEqual(name.utf8) } ?? -1)
+        interner.entries[e].product = p
         return p
     }
 
+    /// ASCII is checked eight bytes at a time; anything else is validated in full.
     private func isValidUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
-        b.allSatisfy { $0 < 0x80 } || String(validating: b, as: UTF8.self) != nil
+        guard let p = b.baseAddress.map(UnsafeRawPointer.init) else { return true }
+        var i = 0
+        while i + 8 <= b.count {
+            if p.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return String(validating: b, as: UTF8.self) != nil }
+            i += 8
+        }
+        while i < b.count {
+            if b[i] >= 0x80 { return String(validating: b, as: UTF8.self) != nil }
+            i += 1
+        }
+        return true
     }
 }
 
 extension UnsafeBufferPointer<UInt8> {
     fileprivate func slice(_ r: Range<Int>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: self[r]) }
+}
+
+/// Up to 16 `"name": value` pairs of one object, as ranges of the line, kept inline (no array per line).
+private struct Pairs {
+    /// Name start and end, value start and end.
+    private var items = InlineArray<16, SIMD4<Int32>>(repeating: .zero)
+    private(set) var count = 0
+
+    var isFull: Bool { count == 16 }
+
+    subscript(i: Int) -> (name: Range<Int>, value: Range<Int>) {
+        let v = items[i]
+        return (Int(v[0])..<Int(v[1]), Int(v[2])..<Int(v[3]))
+    }
+
+    mutating func append(_ name: Range<Int>, _ value: Range<Int>) {
+        items[count] = SIMD4(Int32(truncatingIfNeeded: name.lowerBound), Int32(truncatingIfNeeded: name.upperBound),
+                             Int32(truncatingIfNeeded: value.lowerBound), Int32(truncatingIfNeeded: value.upperBound))
+        count += 1
+    }
 }
 
 /// A cursor over one line that reads the simple JSON forms the fast path accepts.
@@ -237,6 +245,19 @@ private struct Scanner {
     mutating func simpleString() -> Range<Int>? {
         guard take(34) else { return nil }
         let start = i
+        // Eight bytes at a time: the first quote, backslash or control character ends the string.
+        let base = UnsafeRawPointer(u.baseAddress!)
+        while i + 8 <= u.count {
+            let found = Scanner.special(base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            if found == 0 {
+                i += 8
+                continue
+            }
+            i += found.trailingZeroBitCount / 8
+            guard u[i] == 34 else { return nil }
+            i += 1
+            return start..<(i - 1)
+        }
         while i < u.count {
             let c = u[i]
             if c == 34 {
@@ -247,6 +268,15 @@ private struct Scanner {
             i += 1
         }
         return nil
+    }
+
+    /// The high bit of each byte of `w` that is `"`, `\` or below 0x20 (the classic has-zero-byte
+    /// and has-less-than tests: exact up to the first such byte, which is all the caller uses).
+    static func special(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let q = w ^ (ones &* 34), b = w ^ (ones &* 92)
+        let any = ((q &- ones) & ~q) | ((b &- ones) & ~b) | ((w &- ones &* 32) & ~w)
+        return any & 0x8080_8080_8080_8080
     }
 
     /// A JSON number, by the same grammar and limits as `JSONParser`: the range of its text.
@@ -281,19 +311,19 @@ private struct Scanner {
 
     /// `{"name": value, ...}` with string or number values (and `true`/`false` when
     /// `allowLiterals`, whose text is the value, as the general path has it).
-    mutating func pairs(into out: inout [(name: Range<Int>, value: Range<Int>)], allowLiterals: Bool) -> Bool {
+    mutating func pairs(into out: inout Pairs, allowLiterals: Bool) -> Bool {
         guard take(123) else { return false }
         skipWhitespace()
         if take(125) { return true }
         while true {
-            guard out.count < 16, let name = simpleString() else { return false }
+            guard !out.isFull, let name = simpleString() else { return false }
             skipWhitespace()
             guard take(58) else { return false }
             skipWhitespace()
             if let v = stringOrNumber() {
-                out.append((name, v))
+                out.append(name, v)
             } else if allowLiterals, let v = literal("true") ?? literal("false") {
-                out.append((name, v))
+                out.append(name, v)
             } else {
                 return false
             }
@@ -315,50 +345,124 @@ private struct Scanner {
     }
 }
 
-/// Numbers of byte strings, found without making a String for each lookup.
+/// Numbers of byte strings, found without making a String for each lookup, each with room for
+/// what the decoder resolved it to (so an account or product is resolved once, not per event).
+///
+/// An entry keeps its first 16 bytes inline and a slot the top half of its hash, so a lookup
+/// of a short string touches one slot and one entry, never the byte store.
 struct ByteInterner {
-    private struct Entry {
-        var hash: Int
-        var start: Int
-        var count: Int
+    struct Entry {
+        /// The first 16 bytes, zero-padded.
+        var w0: UInt64, w1: UInt64
+        var start: Int32
+        var count: Int32
+        /// The string's number in the columns.
         var number: Int32
+        /// As an account: the number of its account id, -1 when unknown or out of scope.
+        var account = ByteInterner.unresolved
+        /// As a product: its index among the products, -1 when unknown.
+        var product = ByteInterner.unresolved
     }
-    private var slots = [Int32](repeating: -1, count: 256)
-    private var entries: [Entry] = []
+
+    /// A string's first 16 bytes and its hash, computed once per lookup.
+    struct Key {
+        var w0: UInt64, w1: UInt64
+        var hash: UInt64
+    }
+
+    static let unresolved: Int32 = -2
+    /// The top 32 bits of an entry's hash above its index + 1; 0 when empty. The slot an entry
+    /// starts from comes from those bits, so growing needs no rehashing.
+    private var slots = [UInt64](repeating: 0, count: 256)
+    var entries: [Entry] = []
     private var bytes: [UInt8] = []
+    private let seed = QuickHash.seed
 
-    static func hash(_ b: UnsafeBufferPointer<UInt8>) -> Int {
-        Int(truncatingIfNeeded: QuickHash.hash(UnsafeRawBufferPointer(b)))
+    /// The key of `b`, of which `readable` bytes from its start may be loaded (at least `b.count`;
+    /// with eight or more, a short string is loaded whole and masked rather than byte by byte).
+    func key(_ b: UnsafeBufferPointer<UInt8>, readable: Int) -> Key {
+        let n = b.count
+        var w0: UInt64 = 0, w1: UInt64 = 0
+        var h = seed ^ UInt64(n)
+        if let p = b.baseAddress.map(UnsafeRawPointer.init), n > 0 {
+            if n >= 16 {
+                w0 = p.loadUnaligned(as: UInt64.self)
+                w1 = p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            } else if n > 8 {
+                w0 = p.loadUnaligned(as: UInt64.self)
+                w1 = p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) >> UInt64(8 * (16 - n))
+            } else if readable >= 8 {
+                w0 = p.loadUnaligned(as: UInt64.self)
+                if n < 8 { w0 &= (1 << UInt64(8 * n)) - 1 }
+            } else {
+                for i in 0..<n { w0 |= UInt64(b[i]) << UInt64(8 * i) }
+            }
+            var i = 16
+            while i + 8 <= n {
+                h = QuickHash.mix(h, p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                i += 8
+            }
+            if i < n { h = QuickHash.mix(h, p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)) }
+        }
+        h = QuickHash.mix(QuickHash.mix(h, w0), w1)
+        h ^= h >> 32
+        h &*= 0xD6E8_FEB8_6659_FD93
+        return Key(w0: w0, w1: w1, hash: h ^ (h >> 29))
     }
 
-    func find(_ b: UnsafeBufferPointer<UInt8>, hash: Int) -> Int32? {
+    /// Whether the `a.count` bytes at `b` equal `a`, compared eight at a time.
+    static func same(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafePointer<UInt8>?) -> Bool {
+        let n = a.count
+        guard n > 0, let a = a.baseAddress.map(UnsafeRawPointer.init), let b = b.map(UnsafeRawPointer.init) else { return true }
+        if n < 8 {
+            for i in 0..<n where a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+            return true
+        }
+        var i = 0
+        while i + 8 < n {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+            i += 8
+        }
+        return a.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) == b.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)
+    }
+
+    /// The index in `entries` of `b`, whose key is `k`.
+    func find(_ b: UnsafeBufferPointer<UInt8>, _ k: Key) -> Int? {
         let mask = slots.count - 1
-        var slot = hash & mask
-        while slots[slot] >= 0 {
-            let e = entries[Int(slots[slot])]
-            if e.hash == hash, e.count == b.count, bytes.withUnsafeBufferPointer({ b.count == 0 || memcmp($0.baseAddress! + e.start, b.baseAddress!, b.count) == 0 }) {
-                return e.number
+        let tag = k.hash >> 32
+        var slot = Int(tag) & mask
+        while true {
+            let s = slots[slot]
+            if s == 0 { return nil }
+            if s >> 32 == tag {
+                let index = Int(UInt32(truncatingIfNeeded: s)) - 1
+                let e = entries[index]
+                if e.w0 == k.w0, e.w1 == k.w1, Int(e.count) == b.count,
+                   b.count <= 16 || bytes.withUnsafeBufferPointer({ ByteInterner.same(UnsafeBufferPointer(rebasing: b[16...]), $0.baseAddress! + Int(e.start) + 16) }) {
+                    return index
+                }
             }
             slot = (slot + 1) & mask
         }
-        return nil
     }
 
-    mutating func insert(_ b: UnsafeBufferPointer<UInt8>, hash: Int, number: Int32) {
-        entries.append(Entry(hash: hash, start: bytes.count, count: b.count, number: number))
+    /// Adds `b` (not yet present, key `k`) as string `number`: the index of its entry.
+    mutating func insert(_ b: UnsafeBufferPointer<UInt8>, _ k: Key, number: Int32) -> Int {
+        entries.append(Entry(w0: k.w0, w1: k.w1, start: Int32(bytes.count), count: Int32(b.count), number: number))
         bytes.append(contentsOf: b)
+        place((k.hash >> 32) << 32 | UInt64(entries.count))
         if entries.count * 2 > slots.count {
-            slots = [Int32](repeating: -1, count: slots.count * 2)
-            for i in entries.indices { place(Int32(i)) }
-        } else {
-            place(Int32(entries.count - 1))
+            let old = slots
+            slots = [UInt64](repeating: 0, count: old.count * 2)
+            for s in old where s != 0 { place(s) }
         }
+        return entries.count - 1
     }
 
-    private mutating func place(_ index: Int32) {
+    private mutating func place(_ s: UInt64) {
         let mask = slots.count - 1
-        var slot = entries[Int(index)].hash & mask
-        while slots[slot] >= 0 { slot = (slot + 1) & mask }
-        slots[slot] = index
+        var slot = Int(s >> 32) & mask
+        while slots[slot] != 0 { slot = (slot + 1) & mask }
+        slots[slot] = s
     }
 }

@@ -86,41 +86,40 @@ struct CellBlock: Equatable {
 
     // MARK: Merging
 
-    /// The blocks' cells summed per distinct dimension tuple; throws when a sum leaves Int64.
-    static func merged(_ blocks: [CellBlock]) throws(StoreError) -> CellBlock {
-        var out = CellBlock(dimensionColumns: blocks.map(\.dimensionColumns).max() ?? 0, metricColumns: blocks.map(\.metricColumns).max() ?? 0)
-        var numbers: [ExactKey: Int32] = [:]
-        var cells: [[Int32]: Int] = [:]
-        func number(_ s: String) -> Int32 {
-            if let n = numbers[ExactKey(s)] { return n }
-            let n = Int32(out.strings.count)
-            out.strings.append(s)
-            numbers[ExactKey(s)] = n
-            return n
+    /// The cells of encoded blocks summed per distinct dimension tuple; throws when a sum
+    /// leaves Int64. Strings are numbered by their bytes and cells found in a flat table, so
+    /// a merge makes a `String` only for each distinct string of the result.
+    static func merged(encoded blobs: [[UInt8]]) throws(StoreError) -> CellBlock {
+        var views: [CellBlockView] = []
+        for b in blobs {
+            let view = b.withUnsafeBytes { raw in Result { () throws(StoreError) in try CellBlockView(decoding: raw) } }
+            views.append(try view.get())
         }
-        let empty = number("")
-        for b in blocks {
-            let local = b.strings.map(number)
-            for c in 0..<b.count {
-                var key = [Int32](repeating: empty, count: out.dimensionColumns)
-                for d in 0..<b.dimensionColumns { key[d] = local[Int(b.dims[c * b.dimensionColumns + d])] }
-                let index: Int
-                if let i = cells[key] {
-                    index = i
-                } else {
-                    index = out.count
-                    cells[key] = index
-                    out.dims += key
-                    out.sums += repeatElement(0, count: out.metricColumns)
-                    out.count += 1
-                }
-                for m in 0..<b.metricColumns {
-                    let (v, o) = out.sums[index * out.metricColumns + m].addingReportingOverflow(b.sums[c * b.metricColumns + m])
-                    if o { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
-                    out.sums[index * out.metricColumns + m] = v
+        let width = views.map(\.dimensionColumns).max() ?? 0, stride = views.map(\.metricColumns).max() ?? 0
+        var strings = ByteStrings()
+        var rows = RowTable(width: width, stride: stride)
+        let empty = strings.number(UnsafeRawBufferPointer(start: nil, count: 0))
+        var key = [Int32](repeating: empty, count: width)
+        var overflow = false
+        for (v, blob) in zip(views, blobs) {
+            let local = blob.withUnsafeBytes { raw in v.strings.map { strings.number(UnsafeRawBufferPointer(rebasing: raw[$0])) } }
+            for d in 0..<width { key[d] = empty }
+            for c in 0..<v.count {
+                for d in 0..<v.dimensionColumns { key[d] = local[Int(v.dims[c * v.dimensionColumns + d])] }
+                let r = key.withUnsafeBufferPointer { rows.index(bucket: 0, key: $0) }
+                for m in 0..<v.metricColumns {
+                    let (t, o) = rows.sums[r * stride + m].addingReportingOverflow(v.sums[c * v.metricColumns + m])
+                    rows.sums[r * stride + m] = t
+                    overflow = overflow || o
                 }
             }
         }
+        if overflow { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
+        var out = CellBlock(dimensionColumns: width, metricColumns: stride)
+        out.strings = (0..<strings.count).map { strings.string(Int32($0)) }
+        out.dims = rows.keys
+        out.sums = rows.sums
+        out.count = rows.count
         return out
     }
 }
@@ -170,6 +169,13 @@ struct VarintWriter {
     mutating func byte(_ b: UInt8) {
         out[i] = b
         i += 1
+    }
+
+    /// Copies `bytes` as they are.
+    mutating func bytes(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress else { return }
+        UnsafeMutableRawPointer(out.baseAddress! + i).copyMemory(from: base, byteCount: bytes.count)
+        i += bytes.count
     }
 
     mutating func put(_ value: UInt64) {

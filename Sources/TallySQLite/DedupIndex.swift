@@ -43,6 +43,42 @@ struct DedupIndex {
         Int(truncatingIfNeeded: QuickHash.finish(QuickHash.mix(h1, h2)) >> shift)
     }
 
+    /// A key to admit and the number of its event.
+    struct Admission {
+        var key: DedupKey
+        var event: Int32
+    }
+
+    /// The keys that are not nil with their event numbers, ordered by where they sit in a table
+    /// of any size (the top bits of their hash), copies of a key in their given order.
+    ///
+    /// Admitting a batch in this order sweeps the table from start to end instead of jumping
+    /// around it, so most lookups find their slot's memory already near at hand.
+    static func tableOrder(_ keys: [DedupKey?]) -> [Admission] {
+        var bits = 8
+        while bits < 16, 1 << bits < keys.count { bits += 1 }
+        let shift = UInt64(64 - bits)
+        var starts = [Int32](repeating: 0, count: (1 << bits) + 1)
+        var homes = [UInt16](repeating: 0, count: keys.count)
+        var total = 0
+        for (i, k) in keys.enumerated() {
+            guard let k else { continue }
+            let h = Int(DedupIndex.home(k.h1, k.h2, shift: shift))
+            homes[i] = UInt16(h)
+            starts[h + 1] += 1
+            total += 1
+        }
+        for b in 0..<(1 << bits) { starts[b + 1] += starts[b] }
+        var order = [Admission](repeating: Admission(key: DedupKey(h1: 0, h2: 0), event: 0), count: total)
+        for (i, k) in keys.enumerated() {
+            guard let k else { continue }
+            let h = Int(homes[i])
+            order[Int(starts[h])] = Admission(key: k, event: Int32(i))
+            starts[h] += 1
+        }
+        return order
+    }
+
     /// The slot holding `key`, or the free slot where it would go.
     private func slot(of key: DedupKey) -> Int {
         let mask = slots.count - 1
@@ -126,12 +162,13 @@ struct DedupIndex {
 
     /// A run's blob: each key's 16 bytes, little-endian.
     static func run(_ keys: [DedupKey]) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(keys.count * 16)
-        for k in keys {
-            withUnsafeBytes(of: k.h1.littleEndian) { out.append(contentsOf: $0) }
-            withUnsafeBytes(of: k.h2.littleEndian) { out.append(contentsOf: $0) }
+        [UInt8](unsafeUninitializedCapacity: keys.count * 16) { out, count in
+            let raw = UnsafeMutableRawBufferPointer(out)
+            for (i, k) in keys.enumerated() {
+                raw.storeBytes(of: k.h1.littleEndian, toByteOffset: i * 16, as: UInt64.self)
+                raw.storeBytes(of: k.h2.littleEndian, toByteOffset: i * 16 + 8, as: UInt64.self)
+            }
+            count = keys.count * 16
         }
-        return out
     }
 }

@@ -16,19 +16,43 @@ import TallyStore
 /// bucket and commit, merged as they pile up (four fragments of one level become one of the
 /// next), so a commit writes a row per block it touches instead of a row per cell and tier.
 /// Dedup keys are appended as one run per commit and looked up in memory (`DedupIndex`).
+///
+/// A commit encodes its fragments on its own task before it queues (`PreparedBatch`), so the
+/// one writer does only what must be serial: admit dedup keys, then store the fragments (or, when
+/// some event was a duplicate, fragments rebuilt from the admitted events).
 public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
     public let path: String
     let logger: Logger
     private let writerQueue = DispatchQueue(label: "tally.sqlite.writer")
     private let writer: Connection  // only touched on writerQueue
     private let readers = Mutex<[Connection]>([])
-    private let layouts = Mutex<[String: Layout]>([:])
+    /// The layout of each product, and a number that changes with every `prepare(products:)`.
+    private let layouts = Mutex<(map: [String: Layout], generation: Int)>(([:], 0))
     private var accountIDs: [ExactKey: Int64] = [:]  // writerQueue only
     private var dedup = DedupIndex()  // writerQueue only
+    private let statements: BlockStatements  // writerQueue only
+    /// The fragments of the block being written (writerQueue only; kept to reuse its storage).
+    private var existing: [(id: Int64, level: Int, magnitude: Int64)] = []
+
+    /// The writer's statements on `blocks`, prepared once.
+    struct BlockStatements {
+        let existing, cells, delete, insert: Statement
+
+        init(_ c: Connection) throws {
+            existing = try c.prepare("SELECT id, level, magnitude FROM blocks WHERE account = ? AND product = ? AND tier = ? AND bucket = ?")
+            cells = try c.prepare("SELECT cells FROM blocks WHERE id = ?")
+            delete = try c.prepare("DELETE FROM blocks WHERE id = ?")
+            insert = try c.prepare("INSERT INTO blocks(account, product, tier, bucket, level, magnitude, cells) VALUES(?, ?, ?, ?, ?, ?, ?)")
+        }
+    }
 
     struct Pending {
         var batch: IngestBatch
         var window: Int64
+        /// The batch's fragments, built before it queued (nil when building them failed).
+        var prepared: PreparedBatch?
+        /// The events with a dedup key, in the order to admit them (`DedupIndex.tableOrder`).
+        var keyOrder: [DedupIndex.Admission]
         var continuation: CheckedContinuation<IngestReceipt, any Error>
     }
     private let pending = Mutex<(queue: [Pending], draining: Bool)>(([], false))
@@ -58,6 +82,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         }
         old.reset()
         try writer.execute(SQLiteUsageStore.schema)
+        statements = try BlockStatements(writer)
     }
 
     static let schema = """
@@ -91,7 +116,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
                 throw error
             }
         }
-        layouts.withLock { $0 = result }
+        layouts.withLock { $0 = (result, $0.generation + 1) }
     }
 
     /// Keeps the column of every name seen before (so reordering the configuration is safe)
@@ -125,16 +150,20 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
     }
 
     private func layout(_ product: String) throws -> Layout {
-        guard let l = layouts.withLock({ $0[product] }) else { throw StoreError(.invalid, "unknown product \(product)") }
+        guard let l = layouts.withLock({ $0.map[product] }) else { throw StoreError(.invalid, "unknown product \(product)") }
         return l
     }
 
     // MARK: Writing
 
+    /// Builds the batch's fragments here, on the caller's task (many commits do this at once),
+    /// and queues the batch for the writer.
     public func commit(_ batch: IngestBatch, dedupWindow: Int64) async throws -> IngestReceipt {
-        try await withCheckedThrowingContinuation { cont in
+        let prepared = try? self.prepared(batch.columns, skipping: nil)
+        let keyOrder = DedupIndex.tableOrder(batch.columns.keys)
+        return try await withCheckedThrowingContinuation { cont in
             let start = pending.withLock { p -> Bool in
-                p.queue.append(Pending(batch: batch, window: dedupWindow, continuation: cont))
+                p.queue.append(Pending(batch: batch, window: dedupWindow, prepared: prepared, keyOrder: keyOrder, continuation: cont))
                 if p.draining { return false }
                 p.draining = true
                 return true
@@ -167,7 +196,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
                     var newKeys: [DedupKey] = []
                     let mark = dedup.mark
                     do {
-                        let r = try write(p.batch, window: p.window, newKeys: &newKeys, newAccounts: &newAccounts)
+                        let r = try write(p, newKeys: &newKeys, newAccounts: &newAccounts)
                         try writer.execute("RELEASE b\(i)")
                         results.append(.success(r))
                         addedAccounts += newAccounts
@@ -226,82 +255,17 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         return StoreError(.unavailable, "the store could not commit the batch")
     }
 
-    /// A series (by number in the batch's columns) in one tier bucket.
-    struct SeriesBucket: Hashable {
-        var series: Int32
-        var bucket: Int64
+    /// The fragments of `columns` without the events `skip` marks, in the layouts of now.
+    private func prepared(_ columns: EventColumns, skipping skip: [Bool]?) throws -> PreparedBatch {
+        let (map, generation) = layouts.withLock { ($0.map, $0.generation) }
+        return try PreparedBatch(columns, skipping: skip, layouts: map, generation: generation)
     }
 
-    /// Cells keyed by series and bucket, with their sums in one flat array.
-    ///
-    /// Indexed by open addressing with a multiplicative hash seeded per process: a commit
-    /// looks up a cell per event and tier, and Swift's `Dictionary` spends most of that time
-    /// setting up its hasher.
-    struct Cells {
-        let stride: Int
-        private(set) var keys: [SeriesBucket] = []
-        var sums: [Int64] = []
-        private var slots = [Int32](repeating: -1, count: 1 << 10)
-        private var shift: UInt64 = 64 - 10
-        static let seed = UInt64.random(in: 0...UInt64.max) | 1
-
-        init(stride: Int) { self.stride = stride }
-
-        private func home(_ k: SeriesBucket) -> Int {
-            let mixed = (UInt64(bitPattern: k.bucket) ^ (UInt64(UInt32(bitPattern: k.series)) &* 0x9E37_79B9_7F4A_7C15)) &* Cells.seed
-            return Int(truncatingIfNeeded: mixed >> shift)
-        }
-
-        /// The number of the cell of `key`, adding it (with zero sums) when new.
-        mutating func index(_ key: SeriesBucket) -> Int {
-            let mask = slots.count - 1
-            var slot = home(key)
-            let found: Int32 = slots.withUnsafeBufferPointer { sl in
-                keys.withUnsafeBufferPointer { k in
-                    while sl[slot] >= 0 {
-                        if k[Int(sl[slot])] == key { return sl[slot] }
-                        slot = (slot + 1) & mask
-                    }
-                    return -1
-                }
-            }
-            if found >= 0 { return Int(found) }
-            let i = keys.count
-            keys.append(key)
-            sums += repeatElement(0, count: stride)
-            slots[slot] = Int32(i)
-            if keys.count * 2 > slots.count { grow() }
-            return i
-        }
-
-        /// Adds `values` to the cell of `key`; throws instead of wrapping a sum.
-        mutating func add(_ key: SeriesBucket, _ values: UnsafeBufferPointer<Int64>) throws(StoreError) {
-            let m = index(key) * stride
-            let overflow: Bool = sums.withUnsafeMutableBufferPointer { out in
-                var o = false
-                for (j, v) in values.enumerated() {
-                    let (t, oj) = out[m + j].addingReportingOverflow(v)
-                    out[m + j] = t
-                    o = o || oj
-                }
-                return o
-            }
-            if overflow { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
-        }
-
-        private mutating func grow() {
-            slots = [Int32](repeating: -1, count: slots.count * 2)
-            shift -= 1
-            let mask = slots.count - 1
-            for (i, k) in keys.enumerated() {
-                var slot = home(k)
-                while slots[slot] >= 0 { slot = (slot + 1) & mask }
-                slots[slot] = Int32(i)
-            }
-        }
-    }
-
-    private func write(_ batch: IngestBatch, window: Int64, newKeys: inout [DedupKey], newAccounts: inout [ExactKey]) throws -> IngestReceipt {
+    /// Writes one batch (inside its savepoint): admits its dedup keys, then stores the fragments
+    /// built before it queued, or, when some event is a duplicate (or building failed), fragments
+    /// built here from the admitted events only.
+    private func write(_ p: Pending, newKeys: inout [DedupKey], newAccounts: inout [ExactKey]) throws -> IngestReceipt {
+        let batch = p.batch
         if let key = batch.idempotencyKey {
             let sel = try writer.prepare("SELECT accepted, duplicates FROM receipts WHERE key = ?")
             sel.bind(1, key)
@@ -310,38 +274,29 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
             }
         }
         let c = batch.columns
-        let cutoff = batch.receivedAt - window
-        var quarters = Cells(stride: c.metricStride)
-        var accepted = 0
+        let cutoff = batch.receivedAt - p.window
+        var skip: [Bool]? = nil
+        var duplicates = 0
         dedup.reserve(c.count)
-        try c.metrics.withUnsafeBufferPointer { metrics in
-            for i in 0..<c.count {
-                if let k = c.keys[i] {
-                    guard dedup.admit(k, at: batch.receivedAt, cutoff: cutoff) else { continue }
-                    newKeys.append(k)
-                }
-                let series = c.eventSeries[i]
-                let values = UnsafeBufferPointer(rebasing: metrics[(i * c.metricStride)..<(i * c.metricStride + c.seriesMetricCounts[Int(series)])])
-                try quarters.add(SeriesBucket(series: series, bucket: floorDiv(c.times[i], 900) * 900), values)
-                accepted += 1
+        newKeys.reserveCapacity(c.count)
+        for a in p.keyOrder {
+            if dedup.admit(a.key, at: batch.receivedAt, cutoff: cutoff) {
+                newKeys.append(a.key)
+            } else {
+                if skip == nil { skip = [Bool](repeating: false, count: c.count) }
+                skip![Int(a.event)] = true
+                duplicates += 1
             }
         }
-        // Each tier from the one below it (hours from quarters, days from hours): fewer cells to add.
-        var cells = quarters
-        for tier in Tier.allCases {
-            if tier != .quarterHour {
-                let finer = cells
-                cells = Cells(stride: c.metricStride)
-                try finer.sums.withUnsafeBufferPointer { sums in
-                    for (i, k) in finer.keys.enumerated() {
-                        let values = UnsafeBufferPointer(rebasing: sums[(i * c.metricStride)..<(i * c.metricStride + c.seriesMetricCounts[Int(k.series)])])
-                        try cells.add(SeriesBucket(series: k.series, bucket: floorDiv(k.bucket, tier.seconds) * tier.seconds), values)
-                    }
-                }
-            }
-            try writeBlocks(cells, tier: tier, columns: c, newAccounts: &newAccounts)
+        let generation = layouts.withLock { $0.generation }
+        let fragments: PreparedBatch
+        if skip == nil, let prepared = p.prepared, prepared.generation == generation {
+            fragments = prepared
+        } else {
+            fragments = try self.prepared(c, skipping: skip)
         }
-        let receipt = IngestReceipt(accepted: accepted, duplicates: c.count - accepted)
+        try writeFragments(fragments, columns: c, newAccounts: &newAccounts)
+        let receipt = IngestReceipt(accepted: c.count - duplicates, duplicates: duplicates)
         if let key = batch.idempotencyKey {
             let ins = try writer.prepare("INSERT INTO receipts(key, accepted, duplicates, at) VALUES(?, ?, ?, ?)")
             ins.bind(1, key)
@@ -362,126 +317,71 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         return receipt
     }
 
-    /// The key of one block: account and product (string numbers in the batch) and tier bucket.
-    struct BlockKey: Hashable {
-        var account: Int32
-        var product: Int32
-        var bucket: Int64
-    }
-
-    /// A tier's cells ordered so each block's (account, product, bucket) cells are one run, in
-    /// the order they were added: a counting sort over block numbers, no comparisons.
-    static func groupedByBlock(_ cells: Cells, columns c: EventColumns) -> (cells: [Int], runs: [Range<Int>]) {
-        // A block is a pair (account and product, numbered per batch) and a bucket.
-        var pairs = Cells(stride: 0)
-        let pairOfSeries = c.series.map { Int32(pairs.index(SeriesBucket(series: $0[0], bucket: Int64($0[1])))) }
-        var blocks = Cells(stride: 0)
-        let blockOfCell = cells.keys.map { k in blocks.index(SeriesBucket(series: pairOfSeries[Int(k.series)], bucket: k.bucket)) }
-        var starts = [Int](repeating: 0, count: blocks.keys.count + 1)
-        for b in blockOfCell { starts[b + 1] += 1 }
-        for b in 0..<blocks.keys.count { starts[b + 1] += starts[b] }
-        var next = starts
-        var order = [Int](repeating: 0, count: blockOfCell.count)
-        for (i, b) in blockOfCell.enumerated() {
-            order[next[b]] = i
-            next[b] += 1
-        }
-        return (order, (0..<blocks.keys.count).map { starts[$0]..<starts[$0 + 1] })
-    }
-
-    /// Groups a tier's cells into blocks and writes one fragment per block.
-    private func writeBlocks(_ cells: Cells, tier: Tier, columns c: EventColumns, newAccounts: inout [ExactKey]) throws {
-        let order = SQLiteUsageStore.groupedByBlock(cells, columns: c)
-        var local = [Int32](repeating: -1, count: c.strings.count)
-        for run in order.runs {
-            let members = order.cells[run]
-            let first = cells.keys[members[members.startIndex]]
-            let key = BlockKey(account: c.series[Int(first.series)][0], product: c.series[Int(first.series)][1], bucket: first.bucket)
-            let product = c.strings[Int(key.product)]
-            let layout = try self.layout(product)
-            var block = CellBlock(dimensionColumns: (layout.dimensionColumns.max() ?? -1) + 1, metricColumns: (layout.metricColumns.max() ?? -1) + 1)
-            var touched: [Int32] = []
-            func localNumber(_ n: Int32) -> Int32 {
-                if local[Int(n)] < 0 {
-                    local[Int(n)] = Int32(block.strings.count)
-                    block.strings.append(c.strings[Int(n)])
-                    touched.append(n)
-                }
-                return local[Int(n)]
+    /// Stores each prepared fragment under its account (looked up once per account and batch).
+    private func writeFragments(_ prepared: PreparedBatch, columns c: EventColumns, newAccounts: inout [ExactKey]) throws {
+        var accounts: [Int32: Int64] = [:]
+        for f in prepared.fragments {
+            let account: Int64
+            if let a = accounts[f.account] {
+                account = a
+            } else {
+                account = try accountID(c.strings[Int(f.account)], newAccounts: &newAccounts)
+                accounts[f.account] = account
             }
-            var empty: Int32 = -1
-            block.dims.reserveCapacity(members.count * block.dimensionColumns)
-            block.sums.reserveCapacity(members.count * block.metricColumns)
-            for i in members {
-                let s = c.series[Int(cells.keys[i].series)]
-                let row = block.dims.count
-                block.dims += repeatElement(-1, count: block.dimensionColumns)
-                for (d, col) in layout.dimensionColumns.enumerated() where s[2 + d] >= 0 { block.dims[row + col] = localNumber(s[2 + d]) }
-                for col in row..<block.dims.count where block.dims[col] < 0 {
-                    if empty < 0 {
-                        empty = Int32(block.strings.count)
-                        block.strings.append("")
-                    }
-                    block.dims[col] = empty
-                }
-                let sums = block.sums.count
-                block.sums += repeatElement(0, count: block.metricColumns)
-                let metricCount = c.seriesMetricCounts[Int(cells.keys[i].series)]
-                for (m, col) in layout.metricColumns.enumerated() where m < metricCount { block.sums[sums + col] = cells.sums[i * cells.stride + m] }
-                block.count += 1
-            }
-            for n in touched { local[Int(n)] = -1 }
-            let account = try accountID(c.strings[Int(key.account)], newAccounts: &newAccounts)
-            try writeFragment(block, account: account, product: product, tier: tier, bucket: key.bucket)
+            try writeFragment(prepared.bytes[f.bytes], magnitude: f.magnitude, account: account,
+                              product: c.strings[Int(f.product)], tier: f.tier, bucket: f.bucket)
         }
     }
 
-    /// Adds a fragment to a block, merging fragments as they pile up, and checks for overflow
-    /// exactly (by merging) whenever the magnitude bounds cannot rule it out.
-    private func writeFragment(_ fragment: CellBlock, account: Int64, product: String, tier: Tier, bucket: Int64) throws {
-        let sel = try writer.prepare("SELECT id, level, magnitude FROM blocks WHERE account = ? AND product = ? AND tier = ? AND bucket = ?")
-        sel.bind(1, account)
-        sel.bind(2, product)
-        sel.bind(3, tier.seconds)
-        sel.bind(4, bucket)
-        var existing: [(id: Int64, level: Int, magnitude: Int64)] = []
-        while try sel.step() { existing.append((sel.int(0), Int(sel.int(1)), sel.int(2))) }
-        var bound = fragment.magnitude
+    /// Adds a fragment (its encoding and magnitude) to a block, merging fragments as they pile
+    /// up, and checks for overflow exactly (by merging) whenever the magnitude bounds cannot rule it out.
+    private func writeFragment(_ fragment: UnsafeRawBufferPointer, magnitude: Int64, account: Int64, product: String, tier: Tier, bucket: Int64) throws {
+        let st = statements
+        st.existing.reset()
+        st.existing.bind(1, account)
+        st.existing.bind(2, product)
+        st.existing.bind(3, tier.seconds)
+        st.existing.bind(4, bucket)
+        existing.removeAll(keepingCapacity: true)
+        while try st.existing.step() { existing.append((st.existing.int(0), Int(st.existing.int(1)), st.existing.int(2))) }
+        var bound = magnitude
         for e in existing { bound = bound.addingReportingOverflow(e.magnitude).overflow ? .max : bound + e.magnitude }
         // Merge the levels that would hold `fanIn` fragments: four of level 0 make one of level 1, and so on.
         var level = 0
-        while existing.filter({ $0.level == level }).count + 1 >= SQLiteUsageStore.fanIn { level += 1 }
+        while existing.count(where: { $0.level == level }) + 1 >= SQLiteUsageStore.fanIn { level += 1 }
         var merging = existing.filter { $0.level < level }
         if bound == .max {  // a sum might overflow: merge everything, which checks exactly
             merging = existing
             level = max(level, existing.map(\.level).max() ?? 0)
         }
-        var block = fragment
-        if !merging.isEmpty {
-            var parts = [fragment]
-            let get = try writer.prepare("SELECT cells FROM blocks WHERE id = ?")
-            let del = try writer.prepare("DELETE FROM blocks WHERE id = ?")
+        st.insert.reset()
+        st.insert.bind(1, account)
+        st.insert.bind(2, product)
+        st.insert.bind(3, tier.seconds)
+        st.insert.bind(4, bucket)
+        st.insert.bind(5, Int64(level))
+        var merged: [UInt8] = []
+        if merging.isEmpty {
+            st.insert.bind(6, magnitude)
+            st.insert.bind(7, bytes: fragment)
+        } else {
+            var parts = [Array(fragment)]
             for m in merging {
-                get.reset()
-                get.bind(1, m.id)
-                guard try get.step() else { throw StoreError(.unavailable, "a cell block vanished") }
-                parts.append(try CellBlock(decoding: get.blob(0)))
-                del.reset()
-                del.bind(1, m.id)
-                try del.run()
+                st.cells.reset()
+                st.cells.bind(1, m.id)
+                guard try st.cells.step() else { throw StoreError(.unavailable, "a cell block vanished") }
+                parts.append(Array(st.cells.blob(0)))
+                st.delete.reset()
+                st.delete.bind(1, m.id)
+                try st.delete.run()
             }
-            get.reset()
-            block = try CellBlock.merged(parts)
+            st.cells.reset()
+            let block = try CellBlock.merged(encoded: parts)
+            merged = block.encoded()
+            st.insert.bind(6, block.magnitude)
+            st.insert.bind(7, blob: merged)
         }
-        let ins = try writer.prepare("INSERT INTO blocks(account, product, tier, bucket, level, magnitude, cells) VALUES(?, ?, ?, ?, ?, ?, ?)")
-        ins.bind(1, account)
-        ins.bind(2, product)
-        ins.bind(3, tier.seconds)
-        ins.bind(4, bucket)
-        ins.bind(5, Int64(level))
-        ins.bind(6, block.magnitude)
-        ins.bind(7, blob: block.encoded())
-        try ins.run()
+        try st.insert.run()
     }
 
     private func accountID(_ name: String, newAccounts: inout [ExactKey]) throws -> Int64 {

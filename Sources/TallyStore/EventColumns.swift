@@ -16,10 +16,22 @@ public struct DedupKey: Hashable, Sendable {
 
     /// The key of an event with this source (nil: none) and id.
     public init(source: String?, id: String) {
-        var bytes = Array((source ?? "").utf8)
-        bytes.append(0x1F)
-        bytes.append(contentsOf: id.utf8)
-        self = bytes.withUnsafeBytes { DedupKey(hashing: $0) }
+        var s = source ?? "", i = id
+        self = s.withUTF8 { s in i.withUTF8 { DedupKey(source: UnsafeRawBufferPointer(s), id: UnsafeRawBufferPointer($0)) } }
+    }
+
+    /// The key of an event whose source (empty: none) and id are these UTF-8 bytes.
+    ///
+    /// Joins them on the stack rather than in an array, as decoders call it once per event.
+    public init(source: UnsafeRawBufferPointer, id: UnsafeRawBufferPointer) {
+        let n = source.count + 1 + id.count
+        self = withUnsafeTemporaryAllocation(byteCount: n, alignment: 8) { buffer in
+            let base = buffer.baseAddress!
+            if source.count > 0 { base.copyMemory(from: source.baseAddress!, byteCount: source.count) }
+            base.storeBytes(of: 0x1F as UInt8, toByteOffset: source.count, as: UInt8.self)
+            if id.count > 0 { (base + source.count + 1).copyMemory(from: id.baseAddress!, byteCount: id.count) }
+            return DedupKey(hashing: UnsafeRawBufferPointer(start: base, count: n))
+        }
     }
 
     /// MurmurHash3_x64_128 of `data`, seed 0.
@@ -68,7 +80,25 @@ extension UInt64 {
 public struct ExactKey: Hashable, Sendable {
     public let value: String
     public init(_ value: String) { self.value = value }
-    public static func == (a: ExactKey, b: ExactKey) -> Bool { a.value.utf8.elementsEqual(b.value.utf8) }
+    public static func == (a: ExactKey, b: ExactKey) -> Bool {
+        var x = a.value, y = b.value  // native strings: `withUTF8` reads in place, with no copy
+        guard x.utf8.count == y.utf8.count else { return false }
+        return x.withUTF8 { p in y.withUTF8 { q in ExactKey.equal(UnsafeRawBufferPointer(p), UnsafeRawBufferPointer(q)) } }
+    }
+
+    /// Whether two runs of bytes of the same length are equal, compared eight bytes at a time.
+    static func equal(_ p: UnsafeRawBufferPointer, _ q: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i + 8 <= p.count {
+            if p.loadUnaligned(fromByteOffset: i, as: UInt64.self) != q.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+            i += 8
+        }
+        while i < p.count {
+            if p[i] != q[i] { return false }
+            i += 1
+        }
+        return true
+    }
     public func hash(into hasher: inout Hasher) {
         var s = value
         s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
@@ -102,9 +132,12 @@ public struct EventColumns: Sendable {
     private var idStarts: [Int32] = []  // -1: no id
     private var idLengths: [Int32] = []
     private var stringNumbers: [ExactKey: Int32] = [:]
-    /// Open-addressing index of `series` (a series is looked up per event).
-    private var seriesSlots = [Int32](repeating: -1, count: 1 << 10)
-    private var scratch: [UInt8] = []
+    /// Open-addressing index of `series` (a series is looked up per event): a slot holds the top
+    /// 32 bits of the series' hash above its number, or `emptySlot`. The slot a series starts
+    /// from comes from the stored hash bits, so growing never rehashes a series.
+    private var seriesSlots = [UInt64](repeating: EventColumns.emptySlot, count: 1 << 10)
+    private static let emptySlot = UInt64.max
+    private let seriesSeed = QuickHash.seed
 
     public init(metricStride: Int = ProductSpec.maxMetrics) {
         self.metricStride = metricStride
@@ -128,36 +161,73 @@ public struct EventColumns: Sendable {
         return n
     }
 
-    /// The number of a series (whose product has `metricCount` metrics), adding it when new.
-    public mutating func seriesNumber(_ s: Series, metricCount: Int) -> Int32 {
+    /// Reserves room for `events` more events, so a decoder appends without regrowing.
+    public mutating func reserveCapacity(events: Int) {
+        let n = count + events
+        eventSeries.reserveCapacity(n)
+        times.reserveCapacity(n)
+        keys.reserveCapacity(n)
+        metrics.reserveCapacity(n * metricStride)
+        sources.reserveCapacity(n)
+        idStarts.reserveCapacity(n)
+        idLengths.reserveCapacity(n)
+        idBytes.reserveCapacity(idBytes.count + events * 24)
+    }
+
+    /// The number of a series if it is known.
+    ///
+    /// Decoders look a series up as soon as they know it and add it (`seriesNumber`) only once the
+    /// event proves valid: the table is far bigger than the caches, and work done in between
+    /// overlaps the lookup's cache misses.
+    public func knownSeriesNumber(_ s: Series) -> Int32? {
+        find(s, hash(s) >> 32).1
+    }
+
+    /// The slot of `s` (where it would go when absent) and its number when present.
+    private func find(_ s: Series, _ tag: UInt64) -> (Int, Int32?) {
         let mask = seriesSlots.count - 1
-        var slot = EventColumns.home(s, mask)
-        while seriesSlots[slot] >= 0 {
-            let n = seriesSlots[slot]
-            if series[Int(n)] == s { return n }
+        var slot = Int(tag) & mask
+        while true {
+            let e = seriesSlots[slot]
+            if e == EventColumns.emptySlot { return (slot, nil) }
+            if e >> 32 == tag, series[Int(UInt32(truncatingIfNeeded: e))] == s { return (slot, Int32(truncatingIfNeeded: e)) }
             slot = (slot + 1) & mask
         }
+    }
+
+    /// The number of a series (whose product has `metricCount` metrics), adding it when new.
+    public mutating func seriesNumber(_ s: Series, metricCount: Int) -> Int32 {
+        let tag = hash(s) >> 32
+        let (slot, found) = find(s, tag)
+        if let found { return found }
+        var mask = seriesSlots.count - 1
         let n = Int32(series.count)
         series.append(s)
         seriesMetricCounts.append(metricCount)
-        seriesSlots[slot] = n
+        seriesSlots[slot] = tag << 32 | UInt64(n)
         if series.count * 2 > seriesSlots.count {
-            seriesSlots = [Int32](repeating: -1, count: seriesSlots.count * 2)
-            let mask = seriesSlots.count - 1
-            for (i, t) in series.enumerated() {
-                var slot = EventColumns.home(t, mask)
-                while seriesSlots[slot] >= 0 { slot = (slot + 1) & mask }
-                seriesSlots[slot] = Int32(i)
+            let old = seriesSlots
+            seriesSlots = [UInt64](repeating: EventColumns.emptySlot, count: old.count * 2)
+            mask = seriesSlots.count - 1
+            for e in old where e != EventColumns.emptySlot {
+                var slot = Int(e >> 32) & mask
+                while seriesSlots[slot] != EventColumns.emptySlot { slot = (slot + 1) & mask }
+                seriesSlots[slot] = e
             }
         }
         return n
     }
 
-    private static func home(_ s: Series, _ mask: Int) -> Int {
-        let w = unsafeBitCast(s, to: SIMD8<UInt64>.self)
-        var h = QuickHash.seed
-        for i in 0..<8 { h = QuickHash.mix(h, w[i]) }
-        return Int(truncatingIfNeeded: QuickHash.finish(h)) & mask
+    /// A hash of all 16 lanes, multiplied lane by lane (independent multiplies) and then folded.
+    private func hash(_ s: Series) -> UInt64 {
+        var v = unsafeBitCast(s, to: SIMD8<UInt64>.self) ^ SIMD8(repeating: seriesSeed)
+        v &*= SIMD8(0x9E37_79B9_7F4A_7C15, 0xC2B2_AE3D_27D4_EB4F, 0x1656_67B1_9E37_79F9, 0xD6E8_FEB8_6659_FD93,
+                    0xFF51_AFD7_ED55_8CCD, 0xC4CE_B9FE_1A85_EC53, 0x8796_3F2C_4E5B_7A1D, 0xA076_1D64_78BD_642F)
+        v ^= v &>> 29
+        var h = v.wrappedSum()
+        h ^= h >> 32
+        h &*= 0xD6E8_FEB8_6659_FD93
+        return h ^ (h >> 29)
     }
 
     /// A series of interned account, product and dimension values.
@@ -172,25 +242,31 @@ public struct EventColumns: Sendable {
 
     /// Appends one event; `id` is its UTF-8 bytes, `source` an interned string or nil.
     public mutating func append(series s: Int32, time: Int64, metrics m: UnsafeBufferPointer<Int64>, source: Int32?, id: UnsafeRawBufferPointer?) {
-        precondition(m.count <= metricStride)
+        var key: DedupKey?
+        if let id {
+            var text = source.map { strings[Int($0)] } ?? ""
+            key = text.withUTF8 { DedupKey(source: UnsafeRawBufferPointer($0), id: id) }
+        }
+        append(series: s, time: time, metrics: m, source: source, id: id, key: key)
+    }
+
+    /// Appends one event whose dedup key the caller has computed: `DedupKey(source:id:)` of its
+    /// source's and id's bytes when it has an id, else nil (decoders hash straight from their input).
+    public mutating func append(series s: Int32, time: Int64, metrics m: UnsafeBufferPointer<Int64>, source: Int32?, id: UnsafeRawBufferPointer?, key: DedupKey?) {
+        precondition(m.count <= metricStride && (id == nil) == (key == nil))
         eventSeries.append(s)
         times.append(time)
         metrics.append(contentsOf: m)
-        for _ in m.count..<metricStride { metrics.append(0) }
+        if m.count < metricStride { metrics.append(contentsOf: repeatElement(0, count: metricStride - m.count)) }
         sources.append(source ?? -1)
+        keys.append(key)
         if let id {
             idStarts.append(Int32(idBytes.count))
             idLengths.append(Int32(id.count))
             idBytes.append(contentsOf: id)
-            scratch.removeAll(keepingCapacity: true)
-            if let source { scratch.append(contentsOf: strings[Int(source)].utf8) }
-            scratch.append(0x1F)
-            scratch.append(contentsOf: id)
-            keys.append(scratch.withUnsafeBytes { DedupKey(hashing: $0) })
         } else {
             idStarts.append(-1)
             idLengths.append(0)
-            keys.append(nil)
         }
     }
 

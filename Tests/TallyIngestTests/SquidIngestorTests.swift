@@ -158,6 +158,39 @@ struct SquidIngestorTests {
         try await store.close()
     }
 
+    /// Cells become one event each with every dimension filled by name, whichever chunk (and so
+    /// whichever string numbering) their lines were metered in; user names that differ only in
+    /// Unicode normalization stay apart.
+    @Test func cellsBecomeOneEventPerCellAcrossChunks() throws {
+        let product = ProductSpec(
+            name: "detailed", dimensions: ["hostname", "port", "status", "method", "result_code", "username", "country"],
+            metrics: [MetricSpec(name: "bytes", kind: .decimal(scale: 2)), MetricSpec(name: "requests", kind: .integer),
+                      MetricSpec(name: "fee", kind: .integer)])
+        var config = TallyConfig(products: ProductCatalog([product]), accounts: [Account(id: "acct-alice", username: "alice"), Account(id: "other")])
+        config.ingest.unassignedAccount = "other"
+        let meter = try SquidMeter(config: config, product: "detailed", logformat: nil)
+        let nfc = "caf\u{E9}", nfd = "cafe\u{301}"
+        let first = F.line(second: 0, user: "alice", host: "A.example", bytes: 10) + F.line(second: 1, user: nfc, host: "b.example", bytes: 20, connect: true)
+        let second = F.line(second: 2, user: nfd, host: "b.example", bytes: 30, connect: true) + F.line(second: 3, user: "alice", host: "a.example", bytes: 5)
+            + F.line(second: 900, user: "alice", host: "a.example", bytes: 7, result: "TCP_HIT/304")
+        var total = SquidTally()
+        for text in [first, second] {
+            var chunk = SquidTally()
+            Array(text.utf8).withUnsafeBytes { meter.meter($0, into: &chunk, firstLine: 1, firstOffset: 0, now: F.fixedNow) }
+            try total.merge(chunk)
+        }
+        let events = try meter.columns(total).events.sorted { ($0.time, $0.metrics[0]) < ($1.time, $1.metrics[0]) }
+        let t = F.t0
+        #expect(events == [
+            UsageEvent(time: t, account: "acct-alice", product: "detailed", dimensions: ["a.example", "80", "200", "GET", "TCP_MISS", "alice", ""], metrics: [1500, 2, 0]),
+            UsageEvent(time: t, account: "other", product: "detailed", dimensions: ["b.example", "443", "200", "CONNECT", "TCP_MISS", nfc, ""], metrics: [2000, 1, 0]),
+            UsageEvent(time: t, account: "other", product: "detailed", dimensions: ["b.example", "443", "200", "CONNECT", "TCP_MISS", nfd, ""], metrics: [3000, 1, 0]),
+            UsageEvent(time: t + 900, account: "acct-alice", product: "detailed", dimensions: ["a.example", "80", "304", "GET", "TCP_HIT", "alice", ""], metrics: [700, 1, 0]),
+        ])
+        // String == would call the two spellings equal: compare their bytes.
+        #expect(events.map { Array($0.dimensions[5].utf8) } == [Array("alice".utf8), Array(nfc.utf8), Array(nfd.utf8), Array("alice".utf8)])
+    }
+
     @Test func aProductWithoutSquidMetricsIsRefused() throws {
         let products = ProductCatalog([ProductSpec(name: "sms", dimensions: ["country"], metrics: [MetricSpec(name: "parts", kind: .integer)])])
         let config = TallyConfig(products: products, accounts: [Account(id: "a")])

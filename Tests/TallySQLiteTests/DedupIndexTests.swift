@@ -61,4 +61,23 @@ struct DedupIndexTests {
         #expect(duplicates == recent.count)
         do { let admitted = index.admit(old[0], at: 21, cutoff: 10); #expect(admitted) }
     }
+
+    /// The admission order holds every event with a key once, and the copies of a key in the
+    /// order they came (the first copy is the one admitted).
+    @Test func tableOrderKeepsEveryKeyAndCopiesInOrder() {
+        let keys: [DedupKey?] = (0..<5_000).map { i in i % 7 == 0 ? nil : Self.key(i % 1_300) }
+        let admissions = DedupIndex.tableOrder(keys)
+        #expect(admissions.allSatisfy { keys[Int($0.event)] == $0.key })
+        let order = admissions.map(\.event)
+        #expect(order.count == keys.count(where: { $0 != nil }))
+        #expect(Set(order) == Set(keys.indices.filter { keys[$0] != nil }.map { Int32($0) }))
+        var last: [DedupKey: Int32] = [:]
+        for i in order {
+            let k = keys[Int(i)]!
+            if let before = last[k] { #expect(before < i, "copies of a key out of order") }
+            last[k] = i
+        }
+        #expect(order != order.sorted(), "the order follows the table, not the batch")
+        #expect(DedupIndex.tableOrder([]).isEmpty)
+    }
 }

@@ -67,6 +67,27 @@ import TallyCore
         }
     }
 
+    /// `ingest.max_body_bytes` holds whether the client declares the length (a live socket) or
+    /// not (the router test client); a batch just under it is stored whole.
+    @Test(arguments: [false, true])
+    func ingestBodiesOverTheLimitAreRefused(live: Bool) async throws {
+        let yaml = contractYAML.replacingOccurrences(of: "ingest:  { tokens: [ingest-secret],", with: "ingest:  { tokens: [ingest-secret], max_body_bytes: 4096,")
+        let app = buildApplication(runtime: try await makeRuntime(yaml: yaml))
+        try await app.test(live ? .live : .router) { client in
+            let one = event(nil, "2026-01-01T10:00:00Z", "sub1", bytes: 3)
+            let n = 4096 / (one.utf8.count + 1)
+            let fits = Array(repeating: one, count: n).joined(separator: "\n")
+            let over = try await client.execute(uri: "/v1/events", method: .post, headers: bearer("ingest-secret"), body: ByteBuffer(string: fits + "\n" + one))
+            #expect(over.status == .contentTooLarge)
+            #expect(over.json?["error"]?["code"] == .string("too_large"))
+            let ok = try await client.execute(uri: "/v1/events", method: .post, headers: bearer("ingest-secret"), body: ByteBuffer(string: fits))
+            #expect(ok.status == .ok)
+            #expect(ok.text == "{\"accepted\":\(n),\"duplicates\":0}")
+            let q = try await client.execute(uri: "/v1/usage?product=residential&from=2026-01-01&to=2026-01-02&bucket=total&metrics=bytes&format=csv", method: .get, headers: bearer("acme-token-1"))
+            #expect(q.text == "start,end,bytes\n2026-01-01T00:00:00Z,2026-01-02T00:00:00Z,\(3 * n)\n")
+        }
+    }
+
     @Test func idempotencyKeyAndEventIDsCountOnce() async throws {
         let app = buildApplication(runtime: try await makeRuntime())
         try await app.test(.router) { client in

@@ -9,6 +9,7 @@ public enum RFC3339 {
 
     public static func parse(bytes u: UnsafeBufferPointer<UInt8>) -> Int64? {
         let n = u.count
+        if n == 20, u[19] == 90, let t = parseUTC(u) { return t }
         guard n >= 19, u[4] == 45, u[7] == 45, u[10] == 84 || u[10] == 116 || u[10] == 32,
               u[13] == 58, u[16] == 58 else { return nil }
         func num(_ a: Int, _ b: Int) -> Int? {
@@ -53,6 +54,23 @@ public enum RFC3339 {
         guard i == n else { return nil }
         let days = CivilDate(year: y, month: mo, day: d).dayNumber
         return days * 86400 + Int64(h * 3600 + mi * 60 + min(se, 59)) - Int64(offset)
+    }
+
+    /// The common form `YYYY-MM-DDThh:mm:ssZ` (exactly 20 bytes), digits read without
+    /// per-field loops: nil for anything else, which the full parser then reads (with the same
+    /// result for this form).
+    private static func parseUTC(_ u: UnsafeBufferPointer<UInt8>) -> Int64? {
+        guard u[4] == 45, u[7] == 45, u[10] == 84, u[13] == 58, u[16] == 58 else { return nil }
+        var bad: UInt8 = 0
+        func d(_ i: Int) -> Int {
+            let v = u[i] &- 48
+            bad |= v > 9 ? 1 : 0
+            return Int(v)
+        }
+        let y = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3), mo = d(5) * 10 + d(6), day = d(8) * 10 + d(9)
+        let h = d(11) * 10 + d(12), mi = d(14) * 10 + d(15), se = d(17) * 10 + d(18)
+        guard bad == 0, mo >= 1, mo <= 12, day >= 1, day <= CivilDate.daysInMonth(year: y, month: mo), h < 24, mi < 60, se < 61 else { return nil }
+        return CivilDate(year: y, month: mo, day: day).dayNumber * 86400 + Int64(h * 3600 + mi * 60 + min(se, 59))
     }
 
     /// Renders an instant with the offset `zone` has at that instant (`Z` for UTC itself).

@@ -57,11 +57,15 @@ public struct SquidIngestor: Sendable {
             var results: [Int: SquidTally] = [:]
             var launched = 0
             var merged = 0
+            // Cells of the last merged chunk: the next chunk's table starts that large, not regrown from empty.
+            var chunkCells = 0
             func launch() throws {
                 guard let chunk = try reader.next(size: chunkBytes) else { return }
                 let index = launched
+                let reserve = chunkCells
                 group.addTask {
                     var tally = SquidTally()
+                    tally.cellTable.cells.reserveCapacity(reserve)
                     chunk.bytes.withUnsafeBytes { m.meter($0, into: &tally, firstLine: 1, firstOffset: chunk.offset, now: t) }
                     return (index, tally)
                 }
@@ -71,6 +75,7 @@ public struct SquidIngestor: Sendable {
             while let (i, tally) = try await group.next() {
                 results[i] = tally
                 while let next = results.removeValue(forKey: merged) {
+                    chunkCells = next.cellCount
                     try total.merge(next, lineOffset: Int64(total.lines))
                     merged += 1
                     if total.cellCount >= commitCells { inflight = try await startCommit(&total, after: inflight) }
@@ -86,16 +91,19 @@ public struct SquidIngestor: Sendable {
     }
 
     /// Waits for the previous commit, then starts committing the cells of `tally` (and forgets them).
+    ///
+    /// The cells become event columns in the commit's task, so that work overlaps the metering
+    /// and merging of the next cells.
     private func startCommit(_ tally: inout SquidTally, after previous: Task<Void, any Error>?) async throws -> Task<Void, any Error>? {
         try await previous?.value
-        let events = try meter.events(tally)
-        tally.clearCells()
-        guard !events.isEmpty else { return nil }
-        let (store, now, logger, lines) = (store, now, logger, tally.lines)
+        let cells = tally.takeCells()
+        guard !cells.cells.isEmpty else { return nil }
+        let (store, meter, now, logger, lines) = (store, meter, now, logger, tally.lines)
         return Task {
             let started = ContinuousClock.now
-            _ = try await store.commit(IngestBatch(events: events, receivedAt: now), dedupWindow: 0)
-            logger.debug("committed", metadata: ["ingest.cells": "\(events.count)", "ingest.lines": "\(lines)",
+            let columns = try meter.columns(cells)
+            _ = try await store.commit(IngestBatch(columns: columns, receivedAt: now), dedupWindow: 0)
+            logger.debug("committed", metadata: ["ingest.cells": "\(columns.count)", "ingest.lines": "\(lines)",
                                                  "ingest.commit_duration": "\(ContinuousClock.now - started)"])
         }
     }

@@ -176,34 +176,77 @@ public struct SquidMeter: Sendable {
             tally.unassigned += 1
         }
         var key = SquidCellKey(account: account, quarter: floorDiv(seconds, 900) * 900)
-        if usesHost { key.host = record.host }
+        if usesHost { key.host = tally.intern(record.host) }
         if usesPort { key.port = Int32(truncatingIfNeeded: record.port) }
         if usesStatus { key.status = Int32(truncatingIfNeeded: record.status) }
-        if usesMethod { key.method = record.method }
-        if usesResultCode { key.resultCode = record.resultCode }
-        if usesUser { key.user = record.user ?? "-" }
+        if usesMethod { key.method = tally.intern(record.method) }
+        if usesResultCode { key.resultCode = tally.intern(record.resultCode) }
+        if usesUser { key.user = tally.intern(record.user ?? "-") }
         let sums = SquidSums(toClient: record.bytesToClient, fromClient: record.bytesFromClient, requests: 1)
-        guard tally.cells[key, default: SquidSums()].add(sums) else {
+        guard tally.cellTable.cells[key, default: SquidSums()].add(sums) else {
             tally.malformed("byte count out of range", line: number, offset: offset)
             return
         }
         tally.accepted += 1
     }
 
-    /// The usage events of a tally's cells, one per cell, timed at the cell's quarter hour.
-    public func events(_ tally: SquidTally) throws(StoreError) -> [UsageEvent] {
-        var out: [UsageEvent] = []
-        out.reserveCapacity(tally.cells.count)
-        for (key, sums) in tally.cells {
-            let dims = dimensionSources.map { key.value(of: $0) }
-            var metrics: [Int64] = []
-            metrics.reserveCapacity(metricSources.count)
-            for (source, factor) in metricSources {
+    /// The usage events of a tally's cells in columns, one per cell, timed at the cell's quarter hour.
+    ///
+    /// Each distinct string is interned once and each cell appended by series number, without
+    /// making a `UsageEvent` (a String per value) per cell.
+    public func columns(_ tally: SquidTally) throws(StoreError) -> EventColumns {
+        try columns(tally.cellTable)
+    }
+
+    /// The event columns of cells taken out of a tally (`SquidTally.takeCells`).
+    func columns(_ table: SquidCells) throws(StoreError) -> EventColumns {
+        var out = EventColumns(metricStride: max(1, metricSources.count))
+        guard !table.cells.isEmpty else { return out }
+        let productNumber = out.intern(product.name)
+        let empty = out.intern("")
+        var accounts = [Int32](repeating: -1, count: accountIDs.count)
+        var strings = [Int32](repeating: -1, count: table.strings.count)
+        var numbers: [Int32: Int32] = [:]
+        var metrics = [Int64](repeating: 0, count: metricSources.count)
+        let metricCount = metricSources.count
+        for (key, sums) in table.cells {
+            var s = EventColumns.Series(repeating: -1)
+            let a = Int(key.account)
+            if accounts[a] < 0 { accounts[a] = out.intern(accountIDs[a]) }
+            s[0] = accounts[a]
+            s[1] = productNumber
+            for (lane, field) in dimensionSources.enumerated() {
+                let text: Int32
+                switch field {
+                case .host: text = key.host
+                case .method: text = key.method
+                case .resultCode: text = key.resultCode
+                case .user: text = key.user
+                case .port, .status:
+                    let n = field == .port ? key.port : key.status
+                    if let v = numbers[n] {
+                        s[2 + lane] = v
+                    } else {
+                        let v = out.intern(String(n))
+                        numbers[n] = v
+                        s[2 + lane] = v
+                    }
+                    continue
+                case .none:
+                    s[2 + lane] = empty
+                    continue
+                }
+                let t = Int(text)
+                if strings[t] < 0 { strings[t] = out.intern(table.strings[t]) }
+                s[2 + lane] = strings[t]
+            }
+            for (i, (source, factor)) in metricSources.enumerated() {
                 let (v, o) = sums.value(source).multipliedReportingOverflow(by: factor)
                 guard !o, v >= 0 else { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
-                metrics.append(v)
+                metrics[i] = v
             }
-            out.append(UsageEvent(time: key.quarter, account: accountIDs[Int(key.account)], product: product.name, dimensions: dims, metrics: metrics))
+            let series = out.seriesNumber(s, metricCount: metricCount)
+            metrics.withUnsafeBufferPointer { out.append(series: series, time: key.quarter, metrics: $0, source: nil, id: nil) }
         }
         return out
     }
@@ -241,42 +284,116 @@ enum SquidValue: Sendable, Equatable {
     }
 }
 
-/// One 15-minute cell of one account; fields no dimension uses stay empty.
+/// One 15-minute cell of one account; text fields are numbers in the tally's `strings`, and
+/// fields no dimension uses stay -1 (0 for numbers).
+///
+/// Plain numbers only, so hashing, comparing and moving a key never touch a String.
 struct SquidCellKey: Hashable, Sendable {
     var account: Int32
     var port: Int32 = 0
     var status: Int32 = 0
+    var host: Int32 = -1
+    var method: Int32 = -1
+    var resultCode: Int32 = -1
+    var user: Int32 = -1
     var quarter: Int64
-    var host = ""
-    var method = ""
-    var resultCode = ""
-    var user = ""
 
     init(account: Int32, quarter: Int64) {
         self.account = account
         self.quarter = quarter
     }
 
-    /// The numbers in two words and only the strings a dimension uses (hashing is most of the
-    /// cost of folding a line into its cell).
-    func hash(into h: inout Hasher) {
-        h.combine(UInt64(UInt32(bitPattern: account)) << 32 | UInt64(UInt32(bitPattern: port)))
-        h.combine(quarter ^ Int64(status) << 48)
-        h.combine(host)
-        if !method.isEmpty { h.combine(method) }
-        if !resultCode.isEmpty { h.combine(resultCode) }
-        if !user.isEmpty { h.combine(user) }
+    /// The key in four words.
+    private var words: (UInt64, UInt64, UInt64, UInt64) {
+        (UInt64(UInt32(bitPattern: account)) << 32 | UInt64(UInt32(bitPattern: port)),
+         UInt64(UInt32(bitPattern: host)) << 32 | UInt64(UInt32(bitPattern: status)),
+         UInt64(UInt32(bitPattern: method)) << 32 | UInt64(UInt32(bitPattern: resultCode)),
+         UInt64(bitPattern: quarter) ^ UInt64(UInt32(bitPattern: user)) << 40)
     }
 
-    func value(of field: SquidField) -> String {
-        switch field {
-        case .host: host
-        case .port: String(port)
-        case .status: String(status)
-        case .method: method
-        case .resultCode: resultCode
-        case .user: user
-        case .none: ""
+    func hash(into h: inout Hasher) {
+        let w = words
+        h.combine(w.0)
+        h.combine(w.1)
+        h.combine(w.2)
+        h.combine(w.3)
+    }
+
+    /// A multiply-xorshift hash of the four words, which dictionaries use instead of SipHash:
+    /// folding a line into its cell is mostly this hash. Keys are small numbers the tally
+    /// assigns and the seed is random per process, so log contents cannot aim at collisions.
+    func _rawHashValue(seed: Int) -> Int {
+        let w = words
+        var h = QuickHash.mix(QuickHash.seed ^ UInt64(UInt(bitPattern: seed)), w.0)
+        h = QuickHash.mix(h, w.1)
+        h = QuickHash.mix(h, w.2)
+        h = QuickHash.mix(h, w.3)
+        return Int(truncatingIfNeeded: QuickHash.finish(h))
+    }
+
+    /// The key with its text numbers renumbered through `map` (another tally's numbers).
+    func renumbered(_ map: [Int32]) -> SquidCellKey {
+        var k = self
+        if host >= 0 { k.host = map[Int(host)] }
+        if method >= 0 { k.method = map[Int(method)] }
+        if resultCode >= 0 { k.resultCode = map[Int(resultCode)] }
+        if user >= 0 { k.user = map[Int(user)] }
+        return k
+    }
+}
+
+/// A string compared by its exact UTF-8 bytes (like `ExactKey`, which would merge NFC and NFD
+/// spellings otherwise) and hashed with `QuickHash`: a line's host is looked up by it.
+struct SquidText: Hashable {
+    var value: String
+
+    init(_ value: String) { self.value = value }
+
+    static func == (a: SquidText, b: SquidText) -> Bool {
+        var x = a.value, y = b.value
+        return x.withUTF8 { p in
+            y.withUTF8 { q in p.count == q.count && (p.isEmpty || memcmp(p.baseAddress!, q.baseAddress!, p.count) == 0) }
+        }
+    }
+
+    func hash(into h: inout Hasher) {
+        var s = value
+        s.withUTF8 { h.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    func _rawHashValue(seed: Int) -> Int {
+        var s = value
+        return s.withUTF8 { Int(truncatingIfNeeded: QuickHash.hash(UnsafeRawBufferPointer($0)) ^ UInt64(UInt(bitPattern: seed))) }
+    }
+}
+
+/// Usage cells and the distinct strings their keys name.
+struct SquidCells: Sendable {
+    var cells: [SquidCellKey: SquidSums] = [:]
+    var strings: [String] = []
+    var numbers: [SquidText: Int32] = [:]
+
+    /// The number of `s` in `strings`, adding it when new.
+    mutating func intern(_ s: String) -> Int32 {
+        if let n = numbers[SquidText(s)] { return n }
+        let n = Int32(strings.count)
+        numbers[SquidText(s)] = n
+        strings.append(s)
+        return n
+    }
+
+    /// Adds the cells of `other`; fails when a sum would leave the 64-bit range.
+    mutating func merge(_ other: SquidCells) throws(StoreError) {
+        if cells.isEmpty {
+            self = other
+            return
+        }
+        let map = other.strings.map { intern($0) }
+        cells.reserveCapacity(cells.count + other.cells.count / 2)
+        for (key, sums) in other.cells {
+            guard cells[key.renumbered(map), default: SquidSums()].add(sums) else {
+                throw StoreError(.overflow, "a metric sum exceeds the 64-bit range")
+            }
         }
     }
 }
@@ -339,7 +456,8 @@ public struct SquidTally: Sendable {
     /// Lines per unknown user name (at most `maxUnknownUsers` names; the rest in `otherUnknown`).
     public var unknownUsers: [String: Int] = [:]
     public var otherUnknown = 0
-    var cells: [SquidCellKey: SquidSums] = [:]
+    /// Usage cells waiting to be committed.
+    var cellTable = SquidCells()
     /// Account index by user name (-1: unknown), local to one worker.
     var userCache: [String: Int32] = [:]
 
@@ -350,7 +468,7 @@ public struct SquidTally: Sendable {
     public init() {}
 
     /// How many usage cells are waiting to be committed.
-    public var cellCount: Int { cells.count }
+    public var cellCount: Int { cellTable.cells.count }
     /// Whether there is nothing to commit and nothing counted.
     public var isEmpty: Bool { lines == 0 }
 
@@ -392,17 +510,19 @@ public struct SquidTally: Sendable {
             }
         }
         otherUnknown += other.otherUnknown
-        if cells.isEmpty {
-            cells = other.cells
-        } else {
-            for (key, sums) in other.cells {
-                guard cells[key, default: SquidSums()].add(sums) else { throw StoreError(.overflow, "a metric sum exceeds the 64-bit range") }
-            }
-        }
+        try cellTable.merge(other.cellTable)
     }
 
     /// Forgets the cells (once committed); counts and problems stay.
-    public mutating func clearCells() { cells.removeAll(keepingCapacity: true) }
+    public mutating func clearCells() { cellTable = SquidCells() }
+
+    /// Hands over the cells (to be committed) and forgets them.
+    mutating func takeCells() -> SquidCells {
+        defer { cellTable = SquidCells() }
+        return cellTable
+    }
+
+    mutating func intern(_ s: String) -> Int32 { cellTable.intern(s) }
 
     /// The counts as one phrase, e.g. `10 lines, 7 accepted (1 unassigned), 1 denied, 1 rejected, 1 malformed`.
     public var summary: String {

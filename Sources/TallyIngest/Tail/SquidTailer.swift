@@ -109,9 +109,9 @@ public final class SquidTailer {
     public func flush() async throws {
         let position = follower.position
         guard !pending.isEmpty || position != committed else { return }
-        let events = try meter.events(pending)
+        let columns = try meter.columns(pending)
         let checkpoint = position.map { Checkpoint(reader: reader, position: $0.description) }
-        _ = try await store.commit(IngestBatch(events: events, checkpoint: checkpoint, receivedAt: now()), dedupWindow: 0)
+        _ = try await store.commit(IngestBatch(columns: columns, checkpoint: checkpoint, receivedAt: now()), dedupWindow: 0)
         committed = position
         for user in pending.unknownUsers.keys where !loggedUsers.contains(user) && loggedUsers.count < 1000 {
             loggedUsers.insert(user)
@@ -119,7 +119,7 @@ public final class SquidTailer {
                            metadata: ["squid.user": "\(user)"])
         }
         if pending.lines > 0 {
-            logger.debug("committed", metadata: ["tail.lines": "\(pending.lines)", "tail.cells": "\(events.count)", "tail.position": "\(position.map(\.description) ?? "-")"])
+            logger.debug("committed", metadata: ["tail.lines": "\(pending.lines)", "tail.cells": "\(columns.count)", "tail.position": "\(position.map(\.description) ?? "-")"])
         }
         pending.clearCells()
         try totals.merge(pending)

@@ -34,12 +34,7 @@ struct IngestController {
         guard let principal = runtime.principal(request) else { throw NativeError.unauthorized }
         try runtime.admitNative(request)
         let scope: String? = if case .account(let id) = principal { id } else { nil }
-        var body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: runtime.config.ingest.maxBodyBytes)
-        } catch {
-            throw NativeError(.contentTooLarge, "too_large", "the request body is larger than \(runtime.config.ingest.maxBodyBytes) bytes")
-        }
+        let body = try await Self.collectBody(request, limit: runtime.config.ingest.maxBodyBytes)
         let validator = runtime.validator(scope: scope)
         let decoded = body.withUnsafeReadableBytes { raw in
             let bytes = raw.bindMemory(to: UInt8.self)
@@ -66,6 +61,21 @@ struct IngestController {
         if receipt.replayed { headers[HTTPField.Name("Idempotent-Replayed")!] = "true" }
         let json = "{\"accepted\":\(receipt.accepted),\"duplicates\":\(receipt.duplicates)}"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
+    }
+
+    /// The whole request body in one buffer, allocated once at its `Content-Length` when the
+    /// request gives one (growing a buffer chunk by chunk copies a large batch several times).
+    static func collectBody(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        let tooLarge = NativeError(.contentTooLarge, "too_large", "the request body is larger than \(limit) bytes")
+        let declared = request.headers[.contentLength].flatMap { Int($0) } ?? 0
+        if declared > limit { throw tooLarge }
+        var body = ByteBufferAllocator().buffer(capacity: declared)
+        do {
+            try await request.body.collect(upTo: limit, into: &body)
+        } catch is NIOTooManyBytesError {
+            throw tooLarge
+        }
+        return body
     }
 
     /// The caller's `Idempotency-Key`, scoped to the caller so keys never collide across tenants.
