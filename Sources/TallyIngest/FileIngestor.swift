@@ -80,11 +80,10 @@ public struct FileIngestor: Sendable {
         // commit starts while one is in flight: its preparation overlaps the writing. Two in
         // flight may queue in either order, which matters only to an event id both have (the
         // first queued counts), so a batch sharing a key with one in flight waits for it.
-        var committing: [(task: Task<IngestReceipt, any Error>, keys: Set<DedupKey>)] = []
+        var committing: [(task: Task<IngestReceipt, any Error>, keys: KeyFilter)] = []
         func startCommit(_ batch: EventColumns) async throws {
-            var keys = Set<DedupKey>(minimumCapacity: batch.count)
-            for case let k? in batch.keys { keys.insert(k) }
-            while committing.count >= 2 || committing.contains(where: { !$0.keys.isDisjoint(with: keys) }) {
+            let keys = KeyFilter(batch.keys)
+            while committing.count >= 2 || committing.contains(where: { $0.keys.mayShare(batch.keys) }) {
                 summary.add(try await committing.removeFirst().task.value)
             }
             committing.append((Task { try await commit(batch) }, keys))
@@ -138,6 +137,46 @@ public struct FileIngestor: Sendable {
     private func note(_ problems: [EventProblem], path: String, lineBase: Int, into summary: inout IngestSummary) {
         summary.rejected += problems.count
         for p in problems.prefix(max(0, 100 - summary.problems.count)) { summary.problems.append("\(path):\(p.line + lineBase): \(p.message)") }
+    }
+}
+
+/// Which dedup keys a batch holds, told by the first half of each key in a flat open-addressing
+/// table (a `Set<DedupKey>` spends most of its time seeding its hasher). Two different keys
+/// with equal halves only make a batch wait for another, never change what is counted.
+struct KeyFilter {
+    private var slots: [UInt64]
+    private let mask: Int
+
+    init(_ keys: [DedupKey?]) {
+        var n = 16
+        while n < keys.count * 2 { n <<= 1 }
+        slots = [UInt64](repeating: 0, count: n)
+        mask = n - 1
+        let m = mask
+        slots.withUnsafeMutableBufferPointer { s in
+            for case let k? in keys {
+                let v = k.h1 | 1  // 0 marks a free slot
+                var i = Int(truncatingIfNeeded: v >> 1) & m
+                while s[i] != 0 && s[i] != v { i = (i + 1) & m }
+                s[i] = v
+            }
+        }
+    }
+
+    /// Whether some key of `keys` may be in this batch.
+    func mayShare(_ keys: [DedupKey?]) -> Bool {
+        slots.withUnsafeBufferPointer { s in
+            keys.contains { k in
+                guard let k else { return false }
+                let v = k.h1 | 1
+                var i = Int(truncatingIfNeeded: v >> 1) & mask
+                while s[i] != 0 {
+                    if s[i] == v { return true }
+                    i = (i + 1) & mask
+                }
+                return false
+            }
+        }
     }
 }
 
