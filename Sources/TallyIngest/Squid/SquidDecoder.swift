@@ -1,8 +1,8 @@
 // Decoding of one Squid access-log line against a compiled `SquidLogFormat`.
 //
-// Everything works on the raw bytes of the line: no Foundation, no regular expressions, and no
-// String is made except the four the record keeps (user, host, method, result code; Swift
-// stores strings of up to 15 UTF-8 bytes inline, so most of them do not allocate either).
+// Everything works on the raw bytes of the line: no Foundation, no regular expressions. Only
+// the user name becomes a String while decoding (`SquidFields`); a `SquidRecord` adds the
+// host, method and result code, which metering looks up by their bytes instead.
 
 extension SquidLogFormat {
     /// Decodes one line given as a String (without its trailing newline).
@@ -17,6 +17,15 @@ extension SquidLogFormat {
     /// `keeping` names the text fields the caller uses; the others are left empty (validated
     /// all the same), since making strings is a good part of the cost of a line.
     public func decode(_ line: UnsafeRawBufferPointer, keeping keep: SquidRecordFields = .all) -> SquidLineResult {
+        switch fields(line) {
+        case .success(let f): return .record(f.record(line, keeping: keep))
+        case .failure(let failure): return .malformed(reason: failure.reason)
+        }
+    }
+
+    /// Decodes one line like `decode(_:keeping:)` without making the host, method and result
+    /// code strings: metering looks them up by their bytes in the line.
+    func fields(_ line: UnsafeRawBufferPointer) -> Result<SquidFields, SquidFailure> {
         var end = line.count
         while end > 0 {
             let c = line[end - 1]
@@ -25,7 +34,7 @@ extension SquidLogFormat {
         }
         var pos = 0
         while pos < end, line[pos] == SquidByte.space { pos += 1 }
-        guard pos < end else { return .malformed(reason: SquidFailure.empty.reason) }
+        guard pos < end else { return .failure(.empty) }
 
         var spans = SquidSpans()
         let failure = elements.withUnsafeBufferPointer { elements in
@@ -33,18 +42,15 @@ extension SquidLogFormat {
                 Self.match(line, end: end, pos: &pos, elements: elements, literals: literals, spans: &spans)
             }
         }
-        if let failure { return .malformed(reason: failure.reason) }
+        if let failure { return .failure(failure) }
         if pos < end {
             // Only Squid's own format may carry ` [request headers] [reply headers]` after it.
             while pos < end, line[pos] == SquidByte.space { pos += 1 }
             guard allowsMimeHeaderTrailer, pos < end, line[pos] == SquidByte.openBracket else {
-                return .malformed(reason: SquidFailure.tooManyFields.reason)
+                return .failure(.tooManyFields)
             }
         }
-        switch Self.record(line, spans, timeSource: timeSource, userQuoting: userQuoting, keep: keep) {
-        case .success(let record): return .record(record)
-        case .failure(let failure): return .malformed(reason: failure.reason)
-        }
+        return Self.fields(line, spans, timeSource: timeSource, userQuoting: userQuoting)
     }
 
     /// Runs the matcher over the line, recording where each wanted value lies.
@@ -128,12 +134,11 @@ extension SquidLogFormat {
         return end
     }
 
-    /// Turns the matched values into a record, validating each.
+    /// Validates the matched values and parses the numbers.
     @inline(__always)
-    private static func record(
-        _ line: UnsafeRawBufferPointer, _ spans: SquidSpans, timeSource: SquidSlot, userQuoting: SquidQuoting,
-        keep: SquidRecordFields
-    ) -> Result<SquidRecord, SquidFailure> {
+    private static func fields(
+        _ line: UnsafeRawBufferPointer, _ spans: SquidSpans, timeSource: SquidSlot, userQuoting: SquidQuoting
+    ) -> Result<SquidFields, SquidFailure> {
         // Time.
         let time: Int64
         switch timeSource {
@@ -178,12 +183,10 @@ extension SquidLogFormat {
         // Result code and method: ASCII tokens.
         let code = spans.resultCode
         for i in code.start..<code.end where !SquidByte.isResultCode(line[i]) { return .failure(.badResultCode) }
-        var method = ""
         if spans.method.isSet {
             for i in spans.method.start..<spans.method.end where !SquidByte.isToken(line[i]) {
                 return .failure(.badMethod)
             }
-            if keep.contains(.method) { method = asciiString(line, spans.method) }
         }
 
         // Host and port. A line that is never usage may lack them (`NONE_NONE/000 ...
@@ -205,11 +208,37 @@ extension SquidLogFormat {
         }
 
         return .success(
-            SquidRecord(
-                time: time, user: user, host: keep.contains(.host) ? lowercasedString(line, target.hostStart, target.hostEnd) : "",
-                port: target.port, status: status, resultCode: keep.contains(.resultCode) ? asciiString(line, code) : "",
-                bytesToClient: bytesToClient, bytesFromClient: bytesFromClient, method: method,
-                denied: denied))
+            SquidFields(
+                time: time, user: user, host: SquidSpan(start: target.hostStart, end: target.hostEnd), port: target.port,
+                status: status, resultCode: code, bytesToClient: bytesToClient, bytesFromClient: bytesFromClient,
+                method: spans.method, denied: denied))
+    }
+}
+
+/// A decoded line before its host, method and result code become strings: those are spans of
+/// the line (the host not yet lower-cased; an unset method span: the format logs none).
+struct SquidFields {
+    var time: Int64
+    var user: String?
+    var host: SquidSpan
+    var port: Int
+    var status: Int
+    var resultCode: SquidSpan
+    var bytesToClient: Int64
+    var bytesFromClient: Int64
+    var method: SquidSpan
+    var denied: Bool
+
+    /// The record of these fields; text fields not in `keep` stay empty.
+    func record(_ line: UnsafeRawBufferPointer, keeping keep: SquidRecordFields) -> SquidRecord {
+        SquidRecord(
+            time: time, user: user,
+            host: keep.contains(.host) ? SquidLogFormat.lowercasedString(line, host.start, host.end) : "",
+            port: port, status: status,
+            resultCode: keep.contains(.resultCode) ? SquidLogFormat.asciiString(line, resultCode) : "",
+            bytesToClient: bytesToClient, bytesFromClient: bytesFromClient,
+            method: keep.contains(.method) && method.isSet ? SquidLogFormat.asciiString(line, method) : "",
+            denied: denied)
     }
 }
 
@@ -571,11 +600,17 @@ extension SquidLogFormat {
     @inline(__always)
     static func lowercasedString(_ line: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> String {
         String(unsafeUninitializedCapacity: end - start) { buffer in
-            for k in 0..<(end - start) {
-                let c = line[start + k]
-                buffer[k] = c &- UInt8(ascii: "A") < 26 ? c | 0x20 : c
-            }
+            lowercase(line, start, end, into: buffer)
             return end - start
+        }
+    }
+
+    /// Copies ASCII bytes `line[start..<end]` to the start of `buffer` with `A`-`Z` lower-cased.
+    @inline(__always)
+    static func lowercase(_ line: UnsafeRawBufferPointer, _ start: Int, _ end: Int, into buffer: UnsafeMutableBufferPointer<UInt8>) {
+        for k in 0..<(end - start) {
+            let c = line[start + k]
+            buffer[k] = c &- UInt8(ascii: "A") < 26 ? c | 0x20 : c
         }
     }
 }

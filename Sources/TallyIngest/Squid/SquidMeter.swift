@@ -28,8 +28,6 @@ public struct SquidMeter: Sendable {
     let metricSources: [(value: SquidValue, factor: Int64)]
     /// Which record fields some dimension uses; the others are left out of cell keys.
     let usesHost: Bool, usesPort: Bool, usesStatus: Bool, usesMethod: Bool, usesResultCode: Bool, usesUser: Bool
-    /// The record's text fields some dimension shows; the decoder makes no string for the others.
-    let keeping: SquidRecordFields
 
     /// Longest host name kept when a dimension shows it (a DNS name has at most 253 bytes).
     public static let maxHostBytes = 256
@@ -51,11 +49,6 @@ public struct SquidMeter: Sendable {
         usesMethod = dimensionSources.contains(.method)
         usesResultCode = dimensionSources.contains(.resultCode)
         usesUser = dimensionSources.contains(.user)
-        var keep: SquidRecordFields = []
-        if usesHost { keep.insert(.host) }
-        if usesMethod { keep.insert(.method) }
-        if usesResultCode { keep.insert(.resultCode) }
-        keeping = keep
         var metrics: [(SquidValue, Int64)] = []
         for m in product.metrics {
             var factor: Int64 = 1
@@ -138,14 +131,17 @@ public struct SquidMeter: Sendable {
     }
 
     /// Meters one line (without its newline).
+    ///
+    /// Text fields are looked up by their bytes in the line (the host lower-cased on the stack),
+    /// so a String is made only for a value the tally has not seen yet.
     public func meter(line: UnsafeRawBufferPointer, number: Int64, offset: Int64, into tally: inout SquidTally, now: Int64) {
         tally.lines += 1
-        let record: SquidRecord
-        switch format.decode(line, keeping: keeping) {
-        case .malformed(let reason):
-            tally.malformed(reason, line: number, offset: offset)
+        let record: SquidFields
+        switch format.fields(line) {
+        case .failure(let failure):
+            tally.malformed(failure.reason, line: number, offset: offset)
             return
-        case .record(let r): record = r
+        case .success(let r): record = r
         }
         if record.denied {
             tally.denied += 1
@@ -157,7 +153,8 @@ public struct SquidMeter: Sendable {
             tally.note(SquidProblem(line: number, offset: offset, reason: "time \(seconds) is too far in the future"))
             return
         }
-        if usesHost, record.host.utf8.count > Self.maxHostBytes {
+        let hostBytes = record.host.end - record.host.start
+        if usesHost, hostBytes > Self.maxHostBytes {
             tally.malformed("host longer than \(Self.maxHostBytes) bytes", line: number, offset: offset)
             return
         }
@@ -176,11 +173,16 @@ public struct SquidMeter: Sendable {
             tally.unassigned += 1
         }
         var key = SquidCellKey(account: account, quarter: floorDiv(seconds, 900) * 900)
-        if usesHost { key.host = tally.intern(record.host) }
+        if usesHost {
+            key.host = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maxHostBytes) { buffer in
+                SquidLogFormat.lowercase(line, record.host.start, record.host.end, into: buffer)
+                return tally.cellTable.strings.intern(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<hostBytes]))
+            }
+        }
         if usesPort { key.port = Int32(truncatingIfNeeded: record.port) }
         if usesStatus { key.status = Int32(truncatingIfNeeded: record.status) }
-        if usesMethod { key.method = tally.intern(record.method) }
-        if usesResultCode { key.resultCode = tally.intern(record.resultCode) }
+        if usesMethod { key.method = tally.cellTable.strings.intern(Self.bytes(line, record.method)) }
+        if usesResultCode { key.resultCode = tally.cellTable.strings.intern(Self.bytes(line, record.resultCode)) }
         if usesUser { key.user = tally.intern(record.user ?? "-") }
         let sums = SquidSums(toClient: record.bytesToClient, fromClient: record.bytesFromClient, requests: 1)
         guard tally.cellTable.cells[key, default: SquidSums()].add(sums) else {
@@ -188,6 +190,11 @@ public struct SquidMeter: Sendable {
             return
         }
         tally.accepted += 1
+    }
+
+    /// The bytes of `span` in `line`, none when the span is unset.
+    private static func bytes(_ line: UnsafeRawBufferPointer, _ span: SquidSpan) -> UnsafeRawBufferPointer {
+        span.isSet ? UnsafeRawBufferPointer(rebasing: line[span.start..<span.end]) : UnsafeRawBufferPointer(start: nil, count: 0)
     }
 
     /// The usage events of a tally's cells in columns, one per cell, timed at the cell's quarter hour.
@@ -342,45 +349,70 @@ struct SquidCellKey: Hashable, Sendable {
     }
 }
 
-/// A string compared by its exact UTF-8 bytes (like `ExactKey`, which would merge NFC and NFD
-/// spellings otherwise) and hashed with `QuickHash`: a line's host is looked up by it.
-struct SquidText: Hashable {
-    var value: String
+/// Distinct strings numbered in order of first sight, looked up by their exact UTF-8 bytes
+/// (NFC and NFD spellings stay apart, unlike `ExactKey`) and hashed with `QuickHash`.
+///
+/// A line's host is looked up by its bytes, so a String is made only for a new one.
+struct SquidStrings: Sendable {
+    private(set) var values: [String] = []
+    /// Where each string's bytes lie in `bytes`, and their hash.
+    private var entries: [(start: Int, count: Int, hash: UInt64)] = []
+    private var bytes: [UInt8] = []
+    /// Open addressing with linear probing: a string's number + 1, 0 for a free slot; a power
+    /// of two long and at most half full.
+    private var slots = [Int32](repeating: 0, count: 16)
 
-    init(_ value: String) { self.value = value }
+    var count: Int { values.count }
+    subscript(n: Int) -> String { values[n] }
 
-    static func == (a: SquidText, b: SquidText) -> Bool {
-        var x = a.value, y = b.value
-        return x.withUTF8 { p in
-            y.withUTF8 { q in p.count == q.count && (p.isEmpty || memcmp(p.baseAddress!, q.baseAddress!, p.count) == 0) }
+    /// The number of `s`, adding it when new.
+    mutating func intern(_ s: String) -> Int32 {
+        var utf8 = s
+        return utf8.withUTF8 { intern(UnsafeRawBufferPointer($0), string: s) }
+    }
+
+    /// The number of the string of these UTF-8 bytes, adding it (as `string` when given) when new.
+    mutating func intern(_ key: UnsafeRawBufferPointer, string: String? = nil) -> Int32 {
+        let hash = QuickHash.hash(key)
+        var i = Int(truncatingIfNeeded: hash) & (slots.count - 1)
+        while true {
+            let n = slots[i]
+            if n == 0 { break }
+            let e = entries[Int(n) - 1]
+            if e.hash == hash, e.count == key.count,
+                key.isEmpty || bytes.withUnsafeBytes({ memcmp($0.baseAddress! + e.start, key.baseAddress!, key.count) == 0 })
+            {
+                return n - 1
+            }
+            i = (i + 1) & (slots.count - 1)
         }
+        let n = Int32(values.count)
+        values.append(string ?? String(decoding: key, as: UTF8.self))
+        entries.append((bytes.count, key.count, hash))
+        bytes.append(contentsOf: key)
+        slots[i] = n + 1
+        if values.count * 2 > slots.count { grow() }
+        return n
     }
 
-    func hash(into h: inout Hasher) {
-        var s = value
-        s.withUTF8 { h.combine(bytes: UnsafeRawBufferPointer($0)) }
-    }
-
-    func _rawHashValue(seed: Int) -> Int {
-        var s = value
-        return s.withUTF8 { Int(truncatingIfNeeded: QuickHash.hash(UnsafeRawBufferPointer($0)) ^ UInt64(UInt(bitPattern: seed))) }
+    private mutating func grow() {
+        slots = [Int32](repeating: 0, count: slots.count * 2)
+        let mask = slots.count - 1
+        for (k, e) in entries.enumerated() {
+            var i = Int(truncatingIfNeeded: e.hash) & mask
+            while slots[i] != 0 { i = (i + 1) & mask }
+            slots[i] = Int32(k + 1)
+        }
     }
 }
 
 /// Usage cells and the distinct strings their keys name.
 struct SquidCells: Sendable {
     var cells: [SquidCellKey: SquidSums] = [:]
-    var strings: [String] = []
-    var numbers: [SquidText: Int32] = [:]
+    var strings = SquidStrings()
 
     /// The number of `s` in `strings`, adding it when new.
-    mutating func intern(_ s: String) -> Int32 {
-        if let n = numbers[SquidText(s)] { return n }
-        let n = Int32(strings.count)
-        numbers[SquidText(s)] = n
-        strings.append(s)
-        return n
-    }
+    mutating func intern(_ s: String) -> Int32 { strings.intern(s) }
 
     /// Adds the cells of `other`; fails when a sum would leave the 64-bit range.
     mutating func merge(_ other: SquidCells) throws(StoreError) {
@@ -388,7 +420,7 @@ struct SquidCells: Sendable {
             self = other
             return
         }
-        let map = other.strings.map { intern($0) }
+        let map = other.strings.values.map { intern($0) }
         cells.reserveCapacity(cells.count + other.cells.count / 2)
         for (key, sums) in other.cells {
             guard cells[key.renumbered(map), default: SquidSums()].add(sums) else {
