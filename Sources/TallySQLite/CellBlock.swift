@@ -96,13 +96,13 @@ struct CellBlock: Equatable {
             views.append(try view.get())
         }
         let width = views.map(\.dimensionColumns).max() ?? 0, stride = views.map(\.metricColumns).max() ?? 0
-        var strings = ByteStrings()
+        var strings = ByteStringTable()
         var rows = RowTable(width: width, stride: stride)
-        let empty = strings.number(UnsafeRawBufferPointer(start: nil, count: 0))
+        let empty = strings.intern(UnsafeRawBufferPointer(start: nil, count: 0))
         var key = [Int32](repeating: empty, count: width)
         var overflow = false
         for (v, blob) in zip(views, blobs) {
-            let local = blob.withUnsafeBytes { raw in v.strings.map { strings.number(UnsafeRawBufferPointer(rebasing: raw[$0])) } }
+            let local = blob.withUnsafeBytes { raw in v.strings.map { strings.intern(UnsafeRawBufferPointer(rebasing: raw[$0])) } }
             for d in 0..<width { key[d] = empty }
             for c in 0..<v.count {
                 for d in 0..<v.dimensionColumns { key[d] = local[Int(v.dims[c * v.dimensionColumns + d])] }

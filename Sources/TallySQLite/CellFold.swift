@@ -5,13 +5,13 @@ import TallyStore
 /// cell, through the layout's columns; every sum is checked for overflow.
 ///
 /// Strings stay bytes until the rows are made: each block string the query touches is numbered
-/// by its exact bytes (`ByteStrings`), rows are found by number (`RowTable`), and only the
+/// by its exact bytes (`ByteStringTable`), rows are found by number (`RowTable`), and only the
 /// strings of returned rows become `String`s, once each.
 struct CellFold {
     let query: StoreQuery
     let layout: SQLiteUsageStore.Layout
     /// Group values and accounts as numbers; "" is number 0, then every filter value.
-    private var strings = ByteStrings()
+    private var strings = ByteStringTable()
     /// Per filter: its column, and per string number below `passes.count` whether it passes
     /// (strings numbered later are no filter value, so they fail).
     private let filters: [(column: Int, passes: [Bool])]
@@ -22,11 +22,11 @@ struct CellFold {
     init(query: StoreQuery, layout: SQLiteUsageStore.Layout) {
         self.query = query
         self.layout = layout
-        var strings = ByteStrings()
-        _ = strings.number("")
+        var strings = ByteStringTable()
+        _ = strings.intern("")
         var numbered: [(column: Int, values: [Int32])] = []
         for (dim, values) in query.filters.sorted(by: { $0.key < $1.key }) {
-            numbered.append((layout.dimensionColumns[dim], values.map { strings.number($0) }))
+            numbered.append((layout.dimensionColumns[dim], values.map { strings.intern($0) }))
         }
         let known = strings.count
         self.strings = strings
@@ -47,7 +47,7 @@ struct CellFold {
         if filters.contains(where: { $0.column >= d && !$0.passes[0] }) { return }
         var local = [Int32](repeating: -1, count: block.strings.count)
         var key = [Int32](repeating: 0, count: table.width)
-        key[0] = query.groupByAccount ? strings.number(account) : -1
+        key[0] = query.groupByAccount ? strings.intern(account) : -1
         let metrics = layout.metricColumns.enumerated().filter { $0.element < m }
         cells: for c in 0..<block.count {
             let dims = c * d
@@ -70,7 +70,7 @@ struct CellFold {
     /// The fold's number of the block's string `s`, remembered in `local` for the block.
     private mutating func number(_ s: Int32, _ block: CellBlockView, _ blob: UnsafeRawBufferPointer, _ local: inout [Int32]) -> Int32 {
         let s = Int(s)
-        if local[s] < 0 { local[s] = strings.number(UnsafeRawBufferPointer(rebasing: blob[block.strings[s]])) }
+        if local[s] < 0 { local[s] = strings.intern(UnsafeRawBufferPointer(rebasing: blob[block.strings[s]])) }
         return local[s]
     }
 
@@ -78,7 +78,7 @@ struct CellFold {
     func rows() -> [StoreRow] {
         // Rank the distinct strings once, then sort the rows by their ranks.
         var rank = [Int32](repeating: 0, count: strings.count)
-        for (r, n) in (0..<strings.count).sorted(by: { strings.precedes($0, $1) }).enumerated() { rank[n] = Int32(r) }
+        for (r, n) in (0..<Int32(strings.count)).sorted(by: { strings.precedes($0, $1) }).enumerated() { rank[Int(n)] = Int32(r) }
         let w = table.width
         let ranked = table.keys.map { $0 < 0 ? -1 : rank[Int($0)] }
         // The first ranks that fit packed into one integer (rank + 1, as -1 stands for no account).
@@ -121,62 +121,6 @@ private struct SortKey {
     var row: Int32
 }
 
-/// Distinct byte strings, numbered in order of first sight and found by their exact bytes
-/// (open addressing over a seeded hash; no `String` is made to look one up).
-struct ByteStrings {
-    private var bytes: [UInt8] = []
-    /// String n is `bytes[offsets[n]..<offsets[n + 1]]`.
-    private var offsets: [Int] = [0]
-    private var slots = HashSlots()
-    static let seed = UInt64.random(in: 0...UInt64.max) | 1
-
-    var count: Int { slots.count }
-
-    private static func hash(_ s: UnsafeRawBufferPointer) -> UInt64 {
-        var h = seed ^ UInt64(s.count)
-        var i = 0
-        while i + 8 <= s.count {
-            h = (h ^ s.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x9E37_79B9_7F4A_7C15
-            h ^= h >> 29
-            i += 8
-        }
-        var tail: UInt64 = 0
-        while i < s.count {
-            tail = tail << 8 | UInt64(s[i])
-            i += 1
-        }
-        h = (h ^ tail) &* 0x9E37_79B9_7F4A_7C15
-        return (h ^ (h >> 32)) &* seed
-    }
-
-    /// The number of the string with bytes `s`, adding it when new.
-    mutating func number(_ s: UnsafeRawBufferPointer) -> Int32 {
-        let h = ByteStrings.hash(s)
-        let (found, slot) = slots.find(h) { n in
-            offsets[n + 1] - offsets[n] == s.count
-                && bytes.withUnsafeBytes { all in s.isEmpty || memcmp(all.baseAddress! + offsets[n], s.baseAddress!, s.count) == 0 }
-        }
-        if let found { return Int32(found) }
-        bytes.append(contentsOf: s)
-        offsets.append(bytes.count)
-        return Int32(slots.add(h, at: slot))
-    }
-
-    mutating func number(_ s: String) -> Int32 {
-        var s = s
-        return s.withUTF8 { number(UnsafeRawBufferPointer($0)) }
-    }
-
-    /// Whether string `a` sorts before string `b` by bytes.
-    func precedes(_ a: Int, _ b: Int) -> Bool {
-        bytes[offsets[a]..<offsets[a + 1]].lexicographicallyPrecedes(bytes[offsets[b]..<offsets[b + 1]])
-    }
-
-    func string(_ n: Int32) -> String {
-        bytes.withUnsafeBytes { String(decoding: UnsafeRawBufferPointer(rebasing: $0[offsets[Int(n)]..<offsets[Int(n) + 1]]), as: UTF8.self) }
-    }
-}
-
 /// Rows keyed by bucket and `width` numbers, with `stride` sums each, in flat arrays.
 ///
 /// Indexed by open addressing (like the write path's `Cells`): a fold looks up a row per cell,
@@ -197,9 +141,9 @@ struct RowTable {
     var count: Int { buckets.count }
 
     private static func hash(_ bucket: Int64, _ key: UnsafeBufferPointer<Int32>) -> UInt64 {
-        var h = UInt64(bitPattern: bucket) &* ByteStrings.seed
+        var h = UInt64(bitPattern: bucket) &* QuickHash.seed
         for k in key { h = (h ^ UInt64(UInt32(bitPattern: k))) &* 0x9E37_79B9_7F4A_7C15 }
-        return (h ^ (h >> 32)) &* ByteStrings.seed
+        return (h ^ (h >> 32)) &* QuickHash.seed
     }
 
     /// The number of the row of `bucket` and `key`, adding it (with zero sums) when new.

@@ -64,22 +64,38 @@ struct SquidDecoderTests {
         }
     }
 
-    @Test func fieldsNotKeptAreLeftEmptyAndTheRestIsTheSame() {
-        for (line, full) in zip(Self.realLines, Self.realRecords) {
-            var expected = full
-            expected.host = ""
-            expected.method = ""
-            expected.resultCode = ""
-            let lean = Array(line.utf8).withUnsafeBytes { SquidLogFormat.native.decode($0, keeping: []) }
-            #expect(lean == .record(expected))
-            let hostOnly = Array(line.utf8).withUnsafeBytes { SquidLogFormat.native.decode($0, keeping: .host) }
-            expected.host = full.host
-            #expect(hostOnly == .record(expected))
+    /// Metering's lean decode (`fields`, text fields left as spans of the line) agrees with the
+    /// full record: the same numbers and user, and spans holding the host (before lower-casing),
+    /// method and result code.
+    @Test func leanFieldsAgreeWithTheRecord() throws {
+        let upper = "1795290747.703      3 127.0.0.1 TCP_MISS/200 100311 GET http://Blob.Example:8000/blob.bin bob HIER_DIRECT/127.0.0.1 -"
+        var upperRecord = Self.realRecords[0]
+        upperRecord.host = "blob.example"
+        for (line, full) in zip(Self.realLines + [upper], Self.realRecords + [upperRecord]) {
+            let bytes = Array(line.utf8)
+            let f = try #require(bytes.withUnsafeBytes { try? SquidLogFormat.native.fields($0).get() })
+            func text(_ span: SquidSpan) -> String { String(decoding: bytes[span.start..<span.end], as: UTF8.self) }
+            #expect(f.time == full.time && f.user == full.user && f.port == full.port && f.status == full.status)
+            #expect(f.bytesToClient == full.bytesToClient && f.bytesFromClient == full.bytesFromClient && f.denied == full.denied)
+            #expect(text(f.host) == (line == upper ? "Blob.Example" : full.host))
+            #expect(text(f.method) == full.method)
+            #expect(text(f.resultCode) == full.resultCode)
+            #expect(bytes.withUnsafeBytes { f.record($0) } == full)
         }
-        // Validation does not depend on what is kept.
+        // The lean decode validates the text fields all the same.
         let garbled = "1795290747.703      3 127.0.0.1 TCP_MISS/200 100311 G\u{1}T http://127.0.0.1:8000/blob.bin bob HIER_DIRECT/127.0.0.1 -"
         #expect(Self.native(garbled) == .malformed(reason: "bad method"))
-        #expect(Array(garbled.utf8).withUnsafeBytes { SquidLogFormat.native.decode($0, keeping: []) } == Self.native(garbled))
+        let failure = Array(garbled.utf8).withUnsafeBytes { raw -> String? in
+            if case .failure(let f) = SquidLogFormat.native.fields(raw) { return f.reason }
+            return nil
+        }
+        #expect(failure == "bad method")
+        // A format without a method leaves its span unset, and the record's method empty.
+        let noMethod = try SquidLogFormat(logformat: "%ts %Ss %<st %ru")
+        let line = Array("1795290747 TCP_MISS 5 http://h/".utf8)
+        let f = try #require(line.withUnsafeBytes { try? noMethod.fields($0).get() })
+        #expect(!f.method.isSet)
+        #expect(line.withUnsafeBytes { f.record($0) }.method == "")
     }
 
     @Test func trailingCarriageReturnAndSpacesAreIgnored() {

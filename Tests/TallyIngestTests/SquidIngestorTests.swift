@@ -191,21 +191,6 @@ struct SquidIngestorTests {
         #expect(events.map { Array($0.dimensions[5].utf8) } == [Array("alice".utf8), Array(nfc.utf8), Array(nfd.utf8), Array("alice".utf8)])
     }
 
-    /// The tally's string numbers: one per distinct byte sequence, the same whether looked up by
-    /// String or by bytes, kept across the table's growth.
-    @Test func stringsAreNumberedByTheirExactBytes() {
-        var strings = SquidStrings()
-        let texts = ["", "caf\u{E9}", "cafe\u{301}"] + (0..<5000).map { "site\($0).example.net" }
-        for (i, text) in texts.enumerated() { #expect(strings.intern(text) == Int32(i)) }
-        #expect(strings.count == texts.count)
-        for (i, text) in texts.enumerated().reversed() {
-            #expect(Array(text.utf8).withUnsafeBytes { strings.intern($0) } == Int32(i))
-            #expect(Array(strings[i].utf8) == Array(text.utf8))
-        }
-        #expect(Array("SITE7.example.net".utf8).withUnsafeBytes { strings.intern($0) } == Int32(texts.count))
-        #expect(strings.values.count == texts.count + 1)
-    }
-
     @Test func aProductWithoutSquidMetricsIsRefused() throws {
         let products = ProductCatalog([ProductSpec(name: "sms", dimensions: ["country"], metrics: [MetricSpec(name: "parts", kind: .integer)])])
         let config = TallyConfig(products: products, accounts: [Account(id: "a")])

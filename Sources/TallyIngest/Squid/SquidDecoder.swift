@@ -13,17 +13,14 @@ extension SquidLogFormat {
 
     /// Decodes one line given as bytes, without its trailing newline (a trailing `\r` and
     /// trailing spaces are ignored). Never traps: anything that does not fit is `.malformed`.
-    ///
-    /// `keeping` names the text fields the caller uses; the others are left empty (validated
-    /// all the same), since making strings is a good part of the cost of a line.
-    public func decode(_ line: UnsafeRawBufferPointer, keeping keep: SquidRecordFields = .all) -> SquidLineResult {
+    public func decode(_ line: UnsafeRawBufferPointer) -> SquidLineResult {
         switch fields(line) {
-        case .success(let f): return .record(f.record(line, keeping: keep))
+        case .success(let f): return .record(f.record(line))
         case .failure(let failure): return .malformed(reason: failure.reason)
         }
     }
 
-    /// Decodes one line like `decode(_:keeping:)` without making the host, method and result
+    /// Decodes one line like `decode(_:)` without making the host, method and result
     /// code strings: metering looks them up by their bytes in the line.
     func fields(_ line: UnsafeRawBufferPointer) -> Result<SquidFields, SquidFailure> {
         var end = line.count
@@ -229,27 +226,15 @@ struct SquidFields {
     var method: SquidSpan
     var denied: Bool
 
-    /// The record of these fields; text fields not in `keep` stay empty.
-    func record(_ line: UnsafeRawBufferPointer, keeping keep: SquidRecordFields) -> SquidRecord {
+    /// The record of these fields, its text fields made into strings.
+    func record(_ line: UnsafeRawBufferPointer) -> SquidRecord {
         SquidRecord(
-            time: time, user: user,
-            host: keep.contains(.host) ? SquidLogFormat.lowercasedString(line, host.start, host.end) : "",
-            port: port, status: status,
-            resultCode: keep.contains(.resultCode) ? SquidLogFormat.asciiString(line, resultCode) : "",
+            time: time, user: user, host: SquidLogFormat.lowercasedString(line, host.start, host.end),
+            port: port, status: status, resultCode: SquidLogFormat.asciiString(line, resultCode),
             bytesToClient: bytesToClient, bytesFromClient: bytesFromClient,
-            method: keep.contains(.method) && method.isSet ? SquidLogFormat.asciiString(line, method) : "",
+            method: method.isSet ? SquidLogFormat.asciiString(line, method) : "",
             denied: denied)
     }
-}
-
-/// The text fields of a record a caller uses (the user name is always kept).
-public struct SquidRecordFields: OptionSet, Sendable {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let host = SquidRecordFields(rawValue: 1)
-    public static let method = SquidRecordFields(rawValue: 2)
-    public static let resultCode = SquidRecordFields(rawValue: 4)
-    public static let all: SquidRecordFields = [.host, .method, .resultCode]
 }
 
 // MARK: - Matcher state

@@ -132,8 +132,8 @@ public struct SquidMeter: Sendable {
 
     /// Meters one line (without its newline).
     ///
-    /// Text fields are looked up by their bytes in the line (the host lower-cased on the stack),
-    /// so a String is made only for a value the tally has not seen yet.
+    /// The host, method and result code are looked up by their bytes in the line (the host
+    /// lower-cased on the stack): a String is made per distinct value, when the cells become events.
     public func meter(line: UnsafeRawBufferPointer, number: Int64, offset: Int64, into tally: inout SquidTally, now: Int64) {
         tally.lines += 1
         let record: SquidFields
@@ -244,7 +244,7 @@ public struct SquidMeter: Sendable {
                     continue
                 }
                 let t = Int(text)
-                if strings[t] < 0 { strings[t] = out.intern(table.strings[t]) }
+                if strings[t] < 0 { strings[t] = out.intern(table.strings.string(text)) }
                 s[2 + lane] = strings[t]
             }
             for (i, (source, factor)) in metricSources.enumerated() {
@@ -349,67 +349,10 @@ struct SquidCellKey: Hashable, Sendable {
     }
 }
 
-/// Distinct strings numbered in order of first sight, looked up by their exact UTF-8 bytes
-/// (NFC and NFD spellings stay apart, unlike `ExactKey`) and hashed with `QuickHash`.
-///
-/// A line's host is looked up by its bytes, so a String is made only for a new one.
-struct SquidStrings: Sendable {
-    private(set) var values: [String] = []
-    /// Where each string's bytes lie in `bytes`, and their hash.
-    private var entries: [(start: Int, count: Int, hash: UInt64)] = []
-    private var bytes: [UInt8] = []
-    /// Open addressing with linear probing: a string's number + 1, 0 for a free slot; a power
-    /// of two long and at most half full.
-    private var slots = [Int32](repeating: 0, count: 16)
-
-    var count: Int { values.count }
-    subscript(n: Int) -> String { values[n] }
-
-    /// The number of `s`, adding it when new.
-    mutating func intern(_ s: String) -> Int32 {
-        var utf8 = s
-        return utf8.withUTF8 { intern(UnsafeRawBufferPointer($0), string: s) }
-    }
-
-    /// The number of the string of these UTF-8 bytes, adding it (as `string` when given) when new.
-    mutating func intern(_ key: UnsafeRawBufferPointer, string: String? = nil) -> Int32 {
-        let hash = QuickHash.hash(key)
-        var i = Int(truncatingIfNeeded: hash) & (slots.count - 1)
-        while true {
-            let n = slots[i]
-            if n == 0 { break }
-            let e = entries[Int(n) - 1]
-            if e.hash == hash, e.count == key.count,
-                key.isEmpty || bytes.withUnsafeBytes({ memcmp($0.baseAddress! + e.start, key.baseAddress!, key.count) == 0 })
-            {
-                return n - 1
-            }
-            i = (i + 1) & (slots.count - 1)
-        }
-        let n = Int32(values.count)
-        values.append(string ?? String(decoding: key, as: UTF8.self))
-        entries.append((bytes.count, key.count, hash))
-        bytes.append(contentsOf: key)
-        slots[i] = n + 1
-        if values.count * 2 > slots.count { grow() }
-        return n
-    }
-
-    private mutating func grow() {
-        slots = [Int32](repeating: 0, count: slots.count * 2)
-        let mask = slots.count - 1
-        for (k, e) in entries.enumerated() {
-            var i = Int(truncatingIfNeeded: e.hash) & mask
-            while slots[i] != 0 { i = (i + 1) & mask }
-            slots[i] = Int32(k + 1)
-        }
-    }
-}
-
 /// Usage cells and the distinct strings their keys name.
 struct SquidCells: Sendable {
     var cells: [SquidCellKey: SquidSums] = [:]
-    var strings = SquidStrings()
+    var strings = ByteStringTable()
 
     /// The number of `s` in `strings`, adding it when new.
     mutating func intern(_ s: String) -> Int32 { strings.intern(s) }
@@ -420,7 +363,7 @@ struct SquidCells: Sendable {
             self = other
             return
         }
-        let map = other.strings.values.map { intern($0) }
+        let map = strings.intern(contentsOf: other.strings)
         cells.reserveCapacity(cells.count + other.cells.count / 2)
         for (key, sums) in other.cells {
             guard cells[key.renumbered(map), default: SquidSums()].add(sums) else {
