@@ -242,16 +242,16 @@ public enum EventDecoder {
     /// Lines of the usual shape take `NativeFastPath`; the rest the general parser and validator.
     public static func native(_ body: UnsafeBufferPointer<UInt8>, validator: EventValidator, firstLine: Int = 1) -> DecodedBatch {
         var fast = NativeFastPath(validator: validator)
-        return objects(body, validator: validator, firstLine: firstLine, fast: { fast.decode($0, into: &$1) }, validate: validator.native)
+        return objects(body, validator: validator, firstLine: firstLine, fast: { fast.decode($0, from: $1, into: &$2) }, validate: validator.native)
     }
 
     /// CloudEvents: one event object, a JSON array of them (the batch content type), or NDJSON.
     public static func cloudEvents(_ body: UnsafeBufferPointer<UInt8>, validator: EventValidator, firstLine: Int = 1) -> DecodedBatch {
-        objects(body, validator: validator, firstLine: firstLine, fast: { _, _ in false }, validate: validator.cloudEvent)
+        objects(body, validator: validator, firstLine: firstLine, fast: { _, _, _ in nil }, validate: validator.cloudEvent)
     }
 
     static func objects(_ body: UnsafeBufferPointer<UInt8>, validator: EventValidator, firstLine: Int,
-                        fast: (UnsafeBufferPointer<UInt8>, inout EventColumns) -> Bool,
+                        fast: (UnsafeBufferPointer<UInt8>, Int, inout EventColumns) -> Int?,
                         validate: (JSONValue) -> Result<UsageEvent, EventRejection>) -> DecodedBatch {
         var out = DecodedBatch(metricStride: validator.metricStride)
         out.columns.reserveCapacity(events: body.count / 128)  // an event line is rarely shorter
@@ -271,11 +271,16 @@ public enum EventDecoder {
         var lineStart = 0
         let n = body.count
         while lineStart < n {
+            if let end = fast(body, lineStart, &out.columns) {
+                line += 1
+                lineStart = end + 1
+                continue
+            }
             let i = memchr(body.baseAddress! + lineStart, 10, n - lineStart).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) - body.baseAddress! } ?? n
             var lineEnd = i
             if lineEnd > lineStart, body[lineEnd - 1] == 13 { lineEnd -= 1 }
             let slice = UnsafeBufferPointer(rebasing: body[lineStart..<lineEnd])
-            if !fast(slice, &out.columns), !slice.allSatisfy({ $0 == 32 || $0 == 9 }) {
+            if !slice.allSatisfy({ $0 == 32 || $0 == 9 }) {
                 switch Result(catching: { () throws(JSONError) -> JSONValue in try JSONParser.parse(slice) }) {
                 case .success(let v): append(validate(v), line: line, to: &out)
                 case .failure(let e): out.problems.append(EventProblem(line: line, message: e.description))

@@ -17,6 +17,8 @@ struct NativeFastPath {
     private let latest: Int64
     private var interner = ByteInterner()
     private var emptyNumber: Int32 = -1
+    /// Per place a value is interned from (`intern`), its entry on the previous line; -1: none.
+    private var recent = InlineArray<17, Int32>(repeating: -1)
 
     struct ProductBytes {
         var name: String
@@ -37,49 +39,60 @@ struct NativeFastPath {
 
     private enum Field: Int { case id, source, time, account, product, dimensions, metrics }
 
-    /// Appends the event on `line` to `columns`, or returns false (and appends nothing).
-    mutating func decode(_ u: UnsafeBufferPointer<UInt8>, into columns: inout EventColumns) -> Bool {
-        guard u.count < Int32.max else { return false }  // pairs keep 32-bit offsets
-        var s = Scanner(u: u)
+    /// Appends the event on the line of `u` that begins at `start` to `columns` and returns where
+    /// the line ends (its newline, or `u.count`); nil (and nothing appended) when the line is not
+    /// of the usual shape.
+    ///
+    /// The scan finds the line's end itself (a newline is not whitespace here), so the caller
+    /// need not look for it first.
+    mutating func decode(_ u: UnsafeBufferPointer<UInt8>, from start: Int, into columns: inout EventColumns) -> Int? {
+                var s = Scanner(u: u, i: start)
         var id: Range<Int>?, source: Range<Int>?, time: Range<Int>?, account: Range<Int>?, product: Range<Int>?
-        var dimensionPairs = Pairs(), metricPairs = Pairs()
+        var dimensionPairs = Pairs(base: start), metricPairs = Pairs(base: start)
         var seen = 0  // a bit per field: a repeated field goes to the general path
         s.skipWhitespace()
-        guard s.take(UInt8(ascii: "{")) else { return false }
+        guard s.take(UInt8(ascii: "{")) else { return nil }
         s.skipWhitespace()
-        if s.peek == UInt8(ascii: "}") { return false }
+        if s.peek == UInt8(ascii: "}") { return nil }
         while true {
-            guard let key = s.simpleString(), let field = NativeFastPath.field(u.slice(key)), seen & (1 << field.rawValue) == 0 else { return false }
+            guard let key = s.simpleString(), let field = NativeFastPath.field(u.slice(key)), seen & (1 << field.rawValue) == 0 else { return nil }
             seen |= 1 << field.rawValue
             s.skipWhitespace()
-            guard s.take(UInt8(ascii: ":")) else { return false }
+            guard s.take(UInt8(ascii: ":")) else { return nil }
             s.skipWhitespace()
             switch field {
-            case .id: guard let r = s.stringOrNumber() else { return false }; id = r
-            case .source: guard let r = s.stringOrNumber() else { return false }; source = r
-            case .time: guard let r = s.simpleString() else { return false }; time = r
-            case .account: guard let r = s.simpleString() else { return false }; account = r
-            case .product: guard let r = s.simpleString() else { return false }; product = r
-            case .dimensions: guard s.pairs(into: &dimensionPairs, allowLiterals: true) else { return false }
-            case .metrics: guard s.pairs(into: &metricPairs, allowLiterals: false) else { return false }
+            case .id: guard let r = s.stringOrNumber() else { return nil }; id = r
+            case .source: guard let r = s.stringOrNumber() else { return nil }; source = r
+            case .time: guard let r = s.simpleString() else { return nil }; time = r
+            case .account: guard let r = s.simpleString() else { return nil }; account = r
+            case .product: guard let r = s.simpleString() else { return nil }; product = r
+            case .dimensions: guard s.pairs(into: &dimensionPairs, allowLiterals: true) else { return nil }
+            case .metrics: guard s.pairs(into: &metricPairs, allowLiterals: false) else { return nil }
             }
             s.skipWhitespace()
             if s.take(UInt8(ascii: ",")) {
                 s.skipWhitespace()
                 continue
             }
-            guard s.take(UInt8(ascii: "}")) else { return false }
+            guard s.take(UInt8(ascii: "}")) else { return nil }
             break
         }
         s.skipWhitespace()
-        guard s.atEnd, let time, let account, let product else { return false }
+        guard s.atLineEnd, let time, let account, let product else { return nil }
+        return event(u, id: id, source: source, time: time, account: account, product: product,
+                     dimensionPairs, metricPairs, into: &columns) ? s.i : nil
+    }
+
+    /// Validates and appends the event whose fields are these ranges of `u`, or returns false.
+    private mutating func event(_ u: UnsafeBufferPointer<UInt8>, id: Range<Int>?, source: Range<Int>?, time: Range<Int>, account: Range<Int>,
+                                product: Range<Int>, _ dimensionPairs: Pairs, _ metricPairs: Pairs, into columns: inout EventColumns) -> Bool {
 
         // Validate exactly as `EventValidator.event` does; any doubt goes to the general path.
         guard let instant = RFC3339.parse(bytes: u.slice(time)), instant >= 0, instant <= latest,
-              let a = intern(u, account, &columns) else { return false }
+              let a = intern(u, account, &columns, place: 0) else { return false }
         var accountID = interner.entries[a].account
         if accountID == ByteInterner.unresolved { accountID = resolveAccount(a, &columns) }
-        guard accountID >= 0, let pe = intern(u, product, &columns) else { return false }
+        guard accountID >= 0, let pe = intern(u, product, &columns, place: 1) else { return false }
         var product32 = interner.entries[pe].product
         if product32 == ByteInterner.unresolved { product32 = resolveProduct(pe, &columns) }
         guard product32 >= 0 else { return false }
@@ -89,7 +102,7 @@ struct NativeFastPath {
         }
         var sourceNumber: Int32?
         if let source {
-            guard source.count <= EventValidator.maxValueBytes, let n = intern(u, source, &columns) else { return false }
+            guard source.count <= EventValidator.maxValueBytes, let n = intern(u, source, &columns, place: 2) else { return false }
             sourceNumber = interner.entries[n].number
         }
         if emptyNumber < 0 { emptyNumber = columns.intern("") }
@@ -106,7 +119,7 @@ struct NativeFastPath {
                 let (name, value) = dimensionPairs[k]
                 guard let i = NativeFastPath.index(of: u.slice(name), in: products[p].dimensions, guess: k),
                       value.count <= EventValidator.maxValueBytes,
-                      let n = intern(u, value, &columns) else { return false }
+                      let n = intern(u, value, &columns, place: 3 + i) else { return false }
                 lanes[2 + i] = interner.entries[n].number
             }
             let series = UnsafeRawPointer(lanes.baseAddress!).loadUnaligned(as: EventColumns.Series.self)
@@ -158,12 +171,24 @@ struct NativeFastPath {
 
     /// The interner entry of the bytes `r` of `u`, adding them to `columns.strings` when new; nil when they
     /// are not valid UTF-8.
-    private mutating func intern(_ u: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, _ columns: inout EventColumns) -> Int? {
+    ///
+    /// `place` names where the value stands (account, product, source, a dimension): the entry the
+    /// same place had on the previous line is tried before hashing, as lines often repeat it.
+    private mutating func intern(_ u: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, _ columns: inout EventColumns, place: Int) -> Int? {
         let bytes = u.slice(r)
-        let key = interner.key(bytes, readable: u.count - r.lowerBound)
-        if let e = interner.find(bytes, key) { return e }
-        guard let s = String(validating: bytes, as: UTF8.self) else { return nil }
-        return interner.insert(bytes, key, number: columns.intern(s))
+        let w = ByteInterner.words(bytes, readable: u.count - r.lowerBound)
+        let last = Int(recent[place])
+        if last >= 0, interner.holds(last, bytes, w) { return last }
+        let key = interner.key(bytes, w)
+        let e: Int
+        if let found = interner.find(bytes, key) {
+            e = found
+        } else {
+            guard let s = String(validating: bytes, as: UTF8.self) else { return nil }
+            e = interner.insert(bytes, key, number: columns.intern(s))
+        }
+        recent[place] = Int32(truncatingIfNeeded: e)
+        return e
     }
 
     private mutating func resolveAccount(_ e: Int, _ columns: inout EventColumns) -> Int32 {
@@ -203,36 +228,46 @@ extension UnsafeBufferPointer<UInt8> {
     fileprivate func slice(_ r: Range<Int>) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: self[r]) }
 }
 
-/// Up to 16 `"name": value` pairs of one object, as ranges of the line, kept inline (no array per line).
+/// Up to 16 `"name": value` pairs of one object, as ranges of the line, kept inline (no array per
+/// line) as 16-bit offsets from the line's start: 128 bytes, cleared without a call to memset. A
+/// pair ending 64 KiB or more into its line does not fit (the line takes the general path).
 private struct Pairs {
     /// Name start and end, value start and end.
-    private var items = InlineArray<16, SIMD4<Int32>>(repeating: .zero)
+    private var items = InlineArray<16, SIMD4<UInt16>>(repeating: .zero)
     private(set) var count = 0
+    let base: Int
+
+    init(base: Int) { self.base = base }
 
     var isFull: Bool { count == 16 }
 
     subscript(i: Int) -> (name: Range<Int>, value: Range<Int>) {
         let v = items[i]
-        return (Int(v[0])..<Int(v[1]), Int(v[2])..<Int(v[3]))
+        return ((base + Int(v[0]))..<(base + Int(v[1])), (base + Int(v[2]))..<(base + Int(v[3])))
     }
 
-    mutating func append(_ name: Range<Int>, _ value: Range<Int>) {
-        items[count] = SIMD4(Int32(truncatingIfNeeded: name.lowerBound), Int32(truncatingIfNeeded: name.upperBound),
-                             Int32(truncatingIfNeeded: value.lowerBound), Int32(truncatingIfNeeded: value.upperBound))
+    /// Adds a pair, or returns false when it lies too far into the line.
+    mutating func append(_ name: Range<Int>, _ value: Range<Int>) -> Bool {
+        guard value.upperBound - base <= Int(UInt16.max) else { return false }
+        items[count] = SIMD4(UInt16(truncatingIfNeeded: name.lowerBound - base), UInt16(truncatingIfNeeded: name.upperBound - base),
+                             UInt16(truncatingIfNeeded: value.lowerBound - base), UInt16(truncatingIfNeeded: value.upperBound - base))
         count += 1
+        return true
     }
 }
 
-/// A cursor over one line that reads the simple JSON forms the fast path accepts.
+/// A cursor over the lines of an input that reads the simple JSON forms the fast path accepts.
 private struct Scanner {
     let u: UnsafeBufferPointer<UInt8>
     var i = 0
 
-    var atEnd: Bool { i == u.count }
+    /// At the newline that ends the line, or at the end of the input.
+    var atLineEnd: Bool { i == u.count || u[i] == 10 }
     var peek: UInt8? { i < u.count ? u[i] : nil }
 
+    /// Spaces, tabs and carriage returns; a newline ends the line, so it is not skipped.
     mutating func skipWhitespace() {
-        while i < u.count, u[i] == 32 || u[i] == 9 || u[i] == 13 || u[i] == 10 { i += 1 }
+        while i < u.count, u[i] == 32 || u[i] == 9 || u[i] == 13 { i += 1 }
     }
 
     mutating func take(_ c: UInt8) -> Bool {
@@ -320,13 +355,7 @@ private struct Scanner {
             skipWhitespace()
             guard take(58) else { return false }
             skipWhitespace()
-            if let v = stringOrNumber() {
-                out.append(name, v)
-            } else if allowLiterals, let v = literal("true") ?? literal("false") {
-                out.append(name, v)
-            } else {
-                return false
-            }
+            guard let v = stringOrNumber() ?? (allowLiterals ? literal("true") ?? literal("false") : nil), out.append(name, v) else { return false }
             skipWhitespace()
             if take(44) {
                 skipWhitespace()
@@ -378,25 +407,25 @@ struct ByteInterner {
     private var bytes: [UInt8] = []
     private let seed = QuickHash.seed
 
-    /// The key of `b`, of which `readable` bytes from its start may be loaded (at least `b.count`;
-    /// with eight or more, a short string is loaded whole and masked rather than byte by byte).
-    func key(_ b: UnsafeBufferPointer<UInt8>, readable: Int) -> Key {
+    /// The first 16 bytes of `b`, zero-padded, of which `readable` bytes from its start may be loaded
+    /// (at least `b.count`; with eight or more, a short string is loaded whole and masked rather
+    /// than byte by byte).
+    static func words(_ b: UnsafeBufferPointer<UInt8>, readable: Int) -> (UInt64, UInt64) {
         let n = b.count
-        var w0: UInt64 = 0, w1: UInt64 = 0
+        guard let p = b.baseAddress.map(UnsafeRawPointer.init), n > 0 else { return (0, 0) }
+        if n >= 16 { return (p.loadUnaligned(as: UInt64.self), p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
+        if n > 8 { return (p.loadUnaligned(as: UInt64.self), p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) >> UInt64(8 * (16 - n))) }
+        if readable >= 8 { return (n == 8 ? p.loadUnaligned(as: UInt64.self) : p.loadUnaligned(as: UInt64.self) & ((1 << UInt64(8 * n)) - 1), 0) }
+        var w0: UInt64 = 0
+        for i in 0..<n { w0 |= UInt64(b[i]) << UInt64(8 * i) }
+        return (w0, 0)
+    }
+
+    /// The key of `b`, whose first 16 bytes are `w` (`words`).
+    func key(_ b: UnsafeBufferPointer<UInt8>, _ w: (UInt64, UInt64)) -> Key {
+        let n = b.count
         var h = seed ^ UInt64(n)
-        if let p = b.baseAddress.map(UnsafeRawPointer.init), n > 0 {
-            if n >= 16 {
-                w0 = p.loadUnaligned(as: UInt64.self)
-                w1 = p.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            } else if n > 8 {
-                w0 = p.loadUnaligned(as: UInt64.self)
-                w1 = p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) >> UInt64(8 * (16 - n))
-            } else if readable >= 8 {
-                w0 = p.loadUnaligned(as: UInt64.self)
-                if n < 8 { w0 &= (1 << UInt64(8 * n)) - 1 }
-            } else {
-                for i in 0..<n { w0 |= UInt64(b[i]) << UInt64(8 * i) }
-            }
+        if n > 16, let p = b.baseAddress.map(UnsafeRawPointer.init) {
             var i = 16
             while i + 8 <= n {
                 h = QuickHash.mix(h, p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
@@ -404,10 +433,17 @@ struct ByteInterner {
             }
             if i < n { h = QuickHash.mix(h, p.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self)) }
         }
-        h = QuickHash.mix(QuickHash.mix(h, w0), w1)
+        h = QuickHash.mix(QuickHash.mix(h, w.0), w.1)
         h ^= h >> 32
         h &*= 0xD6E8_FEB8_6659_FD93
-        return Key(w0: w0, w1: w1, hash: h ^ (h >> 29))
+        return Key(w0: w.0, w1: w.1, hash: h ^ (h >> 29))
+    }
+
+    /// Whether entry `index` holds `b`, whose first 16 bytes are `w`.
+    func holds(_ index: Int, _ b: UnsafeBufferPointer<UInt8>, _ w: (UInt64, UInt64)) -> Bool {
+        let e = entries[index]
+        return e.w0 == w.0 && e.w1 == w.1 && Int(e.count) == b.count
+            && (b.count <= 16 || bytes.withUnsafeBufferPointer { ByteInterner.same(UnsafeBufferPointer(rebasing: b[16...]), $0.baseAddress! + Int(e.start) + 16) })
     }
 
     /// Whether the `a.count` bytes at `b` equal `a`, compared eight at a time.
@@ -436,11 +472,7 @@ struct ByteInterner {
             if s == 0 { return nil }
             if s >> 32 == tag {
                 let index = Int(UInt32(truncatingIfNeeded: s)) - 1
-                let e = entries[index]
-                if e.w0 == k.w0, e.w1 == k.w1, Int(e.count) == b.count,
-                   b.count <= 16 || bytes.withUnsafeBufferPointer({ ByteInterner.same(UnsafeBufferPointer(rebasing: b[16...]), $0.baseAddress! + Int(e.start) + 16) }) {
-                    return index
-                }
+                if holds(index, b, (k.w0, k.w1)) { return index }
             }
             slot = (slot + 1) & mask
         }

@@ -80,7 +80,7 @@ struct FastParsingTests {
         let text = raw.reduce(into: [UInt8]()) { out, line in out += line + [10] }
         let v = NativeFastPathTests.validator()
         let (fast, general) = text.withUnsafeBufferPointer { b in
-            (EventDecoder.native(b, validator: v), EventDecoder.objects(b, validator: v, firstLine: 1, fast: { _, _ in false }, validate: v.native))
+            (EventDecoder.native(b, validator: v), EventDecoder.objects(b, validator: v, firstLine: 1, fast: { _, _, _ in nil }, validate: v.native))
         }
         #expect(fast.events == general.events)
         #expect(fast.problems == general.problems)
@@ -128,5 +128,46 @@ struct FastParsingTests {
         NativeFastPathTests.expectSame(text)
         let (fast, _) = NativeFastPathTests.both(text, NativeFastPathTests.validator())
         #expect(fast.columns.count == 60 && fast.problems.count == 10)
+    }
+
+    /// Line ends as the scanner finds them (it does not split lines first): CR LF, stray carriage
+    /// returns and spaces, blank lines, an object broken over two lines, no final newline.
+    @Test(arguments: ["\n", "\r\n", "\r\r\n", " \r \n", "\n\n", "\n \t\n", "\r", "\n\r\n"])
+    func lineEndsDecodeAlike(_ end: String) {
+        let line = NativeFastPathTests.line
+        NativeFastPathTests.expectSame([line, line, line].joined(separator: end))
+        NativeFastPathTests.expectSame(line + end)
+        NativeFastPathTests.expectSame(end + line + end + line)
+        let broken = line.replacingOccurrences(of: #","time""#, with: "," + end + #""time""#)
+        NativeFastPathTests.expectSame([line, broken, line].joined(separator: end))
+        let split = line.replacingOccurrences(of: #"{"hostname""#, with: "{" + end + #""hostname""#)
+        NativeFastPathTests.expectSame([split, line].joined(separator: end))
+    }
+
+    /// A pair 64 KiB or more into its line takes the general path, with the same result.
+    @Test func pairsFarIntoALine() {
+        for padding in [65_400, 65_500, 65_535, 70_000] {
+            let line = NativeFastPathTests.line.replacingOccurrences(of: #","dimensions""#, with: "," + String(repeating: " ", count: padding) + #""dimensions""#)
+            NativeFastPathTests.expectSame([line, NativeFastPathTests.line, line].joined(separator: "\n"), "\(padding)")
+            let (fast, _) = NativeFastPathTests.both(line, NativeFastPathTests.validator())
+            #expect(fast.columns.count == 1, "\(padding)")
+        }
+    }
+
+    /// The value a field had on the previous line is tried first: a repeat, then a different
+    /// value sharing its first 16 bytes, a longer or shorter one, an unknown one, and back.
+    @Test func valuesRepeatedFromThePreviousLine() {
+        let hosts = ["www.example.com", "www.example.com", "a-rather-long-hostname.example.com", "a-rather-long-hostname.example.org",
+                     "a-rather-long-hostname.example.org", "a-rather-long-hostname.example", "a-rather-long-hostname.example.com",
+                     "www.example.co", "www.example.com", "", "www.example.com", "www.example.comm"]
+        let accounts = ["acme", "acme", "acme-sub1", "acme-sub1", "nobody", "acme-sub1", "sub1", "acme", "acme", "caf\u{E9}", "cafe", "acme"]
+        let products = ["residential", "residential", "messaging", "residential", "residentia", "residential", "residential",
+                        "residentials", "residential", "messaging", "messaging", "residential"]
+        let text = hosts.indices.map { i in
+            #"{"id":"e\#(i)","source":"\#(i % 4 == 0 ? "gw-1" : "gw-1x")","time":"2026-01-01T10:00:00Z","account":"\#(accounts[i])","product":"\#(products[i])","dimensions":{"\#(products[i] == "messaging" ? "direction" : "hostname")":"\#(hosts[i])"},"metrics":{}}"#
+        }.joined(separator: "\n")
+        NativeFastPathTests.expectSame(text)
+        let (fast, _) = NativeFastPathTests.both(text, NativeFastPathTests.validator())
+        #expect(fast.columns.count == 9 && fast.problems.map(\.line) == [11, 14, 17])
     }
 }

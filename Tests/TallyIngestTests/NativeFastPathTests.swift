@@ -33,7 +33,7 @@ struct NativeFastPathTests {
         let bytes = Array(text.utf8)
         return bytes.withUnsafeBufferPointer { b in
             (EventDecoder.native(b, validator: v, firstLine: 7),
-             EventDecoder.objects(b, validator: v, firstLine: 7, fast: { _, _ in false }, validate: v.native))
+             EventDecoder.objects(b, validator: v, firstLine: 7, fast: { _, _, _ in nil }, validate: v.native))
         }
     }
 
@@ -115,7 +115,7 @@ struct NativeFastPathTests {
                 bytes.insert(contentsOf: bad, at: at + 1)
                 let v = Self.validator()
                 let (fast, general) = bytes.withUnsafeBufferPointer { b in
-                    (EventDecoder.native(b, validator: v), EventDecoder.objects(b, validator: v, firstLine: 1, fast: { _, _ in false }, validate: v.native))
+                    (EventDecoder.native(b, validator: v), EventDecoder.objects(b, validator: v, firstLine: 1, fast: { _, _, _ in nil }, validate: v.native))
                 }
                 #expect(fast.columns.isEmpty && fast.problems.count == 1, "\(bad) in \(field)")
                 #expect(fast.problems == general.problems)
