@@ -1,5 +1,8 @@
 import CSQLite
 import Foundation
+import Logging
+import Synchronization
+import TallyStore
 
 /// A thin, synchronous handle on one SQLite connection. Not thread-safe: each is owned by one queue.
 final class Connection {
@@ -56,6 +59,72 @@ final class Connection {
 
     func error(_ rc: Int32) -> SQLiteError {
         SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(handle)))
+    }
+}
+
+/// Checkpoints a WAL database on its own connection and queue whenever a commit leaves `pages`
+/// pages or more in the WAL, so the committing writer does not wait for it.
+///
+/// SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold: it copies the
+/// WAL's pages into the main file and syncs that file before the commit returns. A PASSIVE
+/// checkpoint here does the same beside the next transactions (in WAL mode neither readers nor
+/// the writer wait for a checkpoint). Durability is unchanged: a commit is synced in the WAL.
+final class Checkpointer: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "tally.sqlite.checkpoint")
+    private let connection: Connection  // only touched on queue
+    let pages: Int32
+    private let logger: Logger
+    /// Whether a checkpoint is queued and not started yet (commits meanwhile need no other), and
+    /// the WAL's size in pages when the last one was asked for.
+    private let state = Mutex<(queued: Bool, asked: Int32)>((false, 0))
+
+    init(path: String, pages: Int32, logger: Logger) throws {
+        connection = try Connection(path: path, readOnly: false)
+        try connection.execute("PRAGMA synchronous=FULL")
+        self.pages = pages
+        self.logger = logger
+    }
+
+    /// Takes over `writer`'s commits from SQLite's automatic checkpoint (`detach` before this is freed).
+    func attach(to writer: Connection) {
+        sqlite3_wal_hook(writer.handle, { context, _, _, frames in
+            Unmanaged<Checkpointer>.fromOpaque(context!).takeUnretainedValue().committed(frames: frames)
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    func detach(from writer: Connection) {
+        sqlite3_wal_hook(writer.handle, nil, nil)
+    }
+
+    /// Called by SQLite on the writer after each commit with the number of pages in the WAL.
+    ///
+    /// Counts the pages added since the last checkpoint was asked for, not all in the WAL: while a
+    /// checkpoint runs the writer cannot start the WAL over, and one per commit would sync the main file each time.
+    private func committed(frames: Int32) {
+        let start = state.withLock { s in
+            if frames < s.asked { s.asked = 0 }  // the WAL started over
+            guard frames - s.asked >= pages, !s.queued else { return false }
+            s.asked = frames
+            s.queued = true
+            return true
+        }
+        if start { queue.async { self.run() } }
+    }
+
+    private func run() {
+        state.withLock { $0.queued = false }
+        var log: Int32 = 0, copied: Int32 = 0
+        let rc = sqlite3_wal_checkpoint_v2(connection.handle, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &copied)
+        // BUSY: another connection is checkpointing; the next commit asks again.
+        if rc != SQLITE_OK, rc & 0xff != SQLITE_BUSY {
+            logger.warning("sqlite checkpoint failed", metadata: ["store.error": "\(connection.error(rc))"])
+        }
+    }
+
+    /// Waits for the checkpoint that is running or queued, if any.
+    func wait() {
+        queue.sync {}
     }
 }
 

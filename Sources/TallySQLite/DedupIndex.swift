@@ -31,6 +31,11 @@ struct DedupIndex {
     private var collectAt = 1 << 20
 
     var mark: Int { journal.count }
+    /// The number of slots.
+    var capacity: Int { slots.count }
+
+    /// The most keys a size hint reserves room for (about 200 MB), so a wild guess cannot take all memory.
+    static let largestHint = 1 << 22
 
     /// Makes room for `n` more keys at once (growing key by key rehashes many times).
     mutating func reserve(_ n: Int) {
@@ -81,12 +86,14 @@ struct DedupIndex {
 
     /// The slot holding `key`, or the free slot where it would go.
     private func slot(of key: DedupKey) -> Int {
-        let mask = slots.count - 1
+        slots.withUnsafeBufferPointer { DedupIndex.slot(of: key, in: $0, shift: shift) }
+    }
+
+    private static func slot(of key: DedupKey, in b: UnsafeBufferPointer<Entry>, shift: UInt64) -> Int {
+        let mask = b.count - 1
         var s = DedupIndex.home(key.h1, key.h2, shift: shift)
-        return slots.withUnsafeBufferPointer { b in
-            while b[s].at != DedupIndex.empty, b[s].h1 != key.h1 || b[s].h2 != key.h2 { s = (s + 1) & mask }
-            return s
-        }
+        while b[s].at != DedupIndex.empty, b[s].h1 != key.h1 || b[s].h2 != key.h2 { s = (s + 1) & mask }
+        return s
     }
 
     /// Sets the time of `key` (adding it when new), growing the table past half full.
@@ -102,12 +109,49 @@ struct DedupIndex {
 
     /// Whether `key` is new or was accepted at or before `cutoff`; if so it is recorded as accepted `at`.
     mutating func admit(_ key: DedupKey, at: Int64, cutoff: Int64) -> Bool {
-        let s = slot(of: key)
-        let previous = slots[s].at
-        if previous > DedupIndex.never, previous > cutoff { return false }
-        journal.append((key, max(previous, DedupIndex.never)))
-        set(key, at: max(at, DedupIndex.never + 1), slot: s)
-        return true
+        var admitted: [DedupKey] = []
+        admit([Admission(key: key, event: 0)], at: at, cutoff: cutoff, into: &admitted) { _ in }
+        return !admitted.isEmpty
+    }
+
+    /// Admits each key in turn as `admit(_:at:cutoff:)` does, appending the admitted ones to
+    /// `admitted` and passing the event of every other one to `duplicate`.
+    ///
+    /// One call per batch: the room is made first, so the loop runs on the table's memory
+    /// without growth checks or per-key access to the table.
+    mutating func admit(_ keys: [Admission], at: Int64, cutoff: Int64, into admitted: inout [DedupKey], duplicate: (Int32) -> Void) {
+        reserve(keys.count)
+        DedupIndex.makeRoom(keys.count, in: &journal)
+        DedupIndex.makeRoom(keys.count, in: &admitted)
+        let stamp = max(at, DedupIndex.never + 1), shift = self.shift
+        var journal = self.journal, added = 0
+        self.journal = []
+        slots.withUnsafeMutableBufferPointer { b in
+            for a in keys {
+                let s = DedupIndex.slot(of: a.key, in: UnsafeBufferPointer(b), shift: shift)
+                let previous = b[s].at
+                if previous > DedupIndex.never, previous > cutoff {
+                    duplicate(a.event)
+                    continue
+                }
+                journal.append((a.key, max(previous, DedupIndex.never)))
+                if previous == DedupIndex.empty {
+                    b[s] = Entry(h1: a.key.h1, h2: a.key.h2, at: stamp)
+                    added += 1
+                } else {
+                    b[s].at = stamp
+                }
+                admitted.append(a.key)
+            }
+        }
+        self.journal = journal
+        count += added
+    }
+
+    /// Makes room for `n` more elements, at least doubling (an exact `reserveCapacity` per call
+    /// would copy the array every time).
+    private static func makeRoom<T>(_ n: Int, in array: inout [T]) {
+        if array.count + n > array.capacity { array.reserveCapacity(max(array.count + n, 2 * array.capacity)) }
     }
 
     /// Adds a committed run's keys (read from `seen_keys`).

@@ -31,6 +31,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
     private var accountIDs: [ExactKey: Int64] = [:]  // writerQueue only
     private var dedup = DedupIndex()  // writerQueue only
     private let statements: BlockStatements  // writerQueue only
+    private let checkpointer: Checkpointer
     /// The fragments of the block being written (writerQueue only; kept to reuse its storage).
     private var existing: [(id: Int64, level: Int, magnitude: Int64)] = []
 
@@ -68,8 +69,9 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
     static let fanIn = 4
 
     /// Opens (creating when missing) the database at `path`. `synchronous` FULL makes every
-    /// acknowledged commit survive power loss, not only a process crash.
-    public init(path: String, logger: Logger) throws {
+    /// acknowledged commit survive power loss, not only a process crash. A commit that leaves
+    /// `checkpointPages` pages (4 KiB each) or more in the WAL starts a checkpoint on another thread.
+    public init(path: String, checkpointPages: Int = 1000, logger: Logger) throws {
         self.path = path
         self.logger = logger
         let dir = (path as NSString).deletingLastPathComponent
@@ -83,6 +85,12 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         old.reset()
         try writer.execute(SQLiteUsageStore.schema)
         statements = try BlockStatements(writer)
+        checkpointer = try Checkpointer(path: path, pages: Int32(clamping: max(1, checkpointPages)), logger: logger)
+        checkpointer.attach(to: writer)
+    }
+
+    deinit {
+        checkpointer.detach(from: writer)
     }
 
     static let schema = """
@@ -170,6 +178,13 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
             }
             if start { writerQueue.async { self.drain() } }
         }
+    }
+
+    /// Sizes the dedup index for `events` more keys at once (up to `DedupIndex.largestHint`), on
+    /// the writer's queue before the batches it precedes, so the writer does not rebuild it as it fills.
+    public func expect(events: Int) {
+        let n = min(max(events, 0), DedupIndex.largestHint)
+        writerQueue.async { [self] in dedup.reserve(n) }
     }
 
     /// Writes every waiting batch in one transaction, repeatedly, until none wait.
@@ -277,16 +292,10 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         let cutoff = batch.receivedAt - p.window
         var skip: [Bool]? = nil
         var duplicates = 0
-        dedup.reserve(c.count)
-        newKeys.reserveCapacity(c.count)
-        for a in p.keyOrder {
-            if dedup.admit(a.key, at: batch.receivedAt, cutoff: cutoff) {
-                newKeys.append(a.key)
-            } else {
-                if skip == nil { skip = [Bool](repeating: false, count: c.count) }
-                skip![Int(a.event)] = true
-                duplicates += 1
-            }
+        dedup.admit(p.keyOrder, at: batch.receivedAt, cutoff: cutoff, into: &newKeys) { event in
+            if skip == nil { skip = [Bool](repeating: false, count: c.count) }
+            skip![Int(event)] = true
+            duplicates += 1
         }
         let generation = layouts.withLock { $0.generation }
         let fragments: PreparedBatch
@@ -436,8 +445,16 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
 
     /// Waits for queued writes, then checkpoints the WAL into the main file.
     public func close() async throws {
-        try await onWriter { [self] in try writer.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
+        try await onWriter { [self] in
+            checkpointer.wait()
+            try writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        }
         readers.withLock { $0.removeAll() }
+    }
+
+    /// Waits for the checkpoint that the commits so far started, if any (tests).
+    func waitForCheckpoint() {
+        checkpointer.wait()
     }
 
     /// The query plan SQLite chooses for a store query (`tally report --explain`).

@@ -128,4 +128,11 @@ public protocol UsageStore: Sendable {
     func checkpoint(reader: String) async throws -> String?
     func stats() async throws -> StoreStats
     func close() async throws
+    /// Hints that about `events` events are about to be committed, so a store can size its
+    /// in-memory state once instead of growing it batch by batch. Any number is safe.
+    func expect(events: Int)
+}
+
+extension UsageStore {
+    public func expect(events: Int) {}
 }
