@@ -106,3 +106,77 @@ struct FileIngestorTests {
         try await store.close()
     }
 }
+
+/// How a file is cut into blocks: whole lines, every byte once, small blocks at both ends,
+/// whether the file is mapped or read into buffers.
+@Suite("BlockReader")
+struct BlockReaderTests {
+    @Test(arguments: [1024, 4096], [true, false])
+    func blocksRampUpAndDownAndCoverTheFile(blockBytes: Int, map: Bool) throws {
+        var rng = SeededRandom(seed: UInt64(blockBytes))
+        var text = ""
+        while text.utf8.count < 20 * blockBytes { text += String(repeating: "x", count: Int(rng.next() % 40)) + "\n" }
+        let scratch = try SquidScratch()
+        try scratch.append("lines.txt", text)
+        let file = try #require(FileHandle(forReadingAtPath: scratch.file("lines.txt")))
+        defer { try? file.close() }
+        var reader = BlockReader(file: file, blockBytes: blockBytes, map: map)
+        var blocks: [(bytes: [UInt8], alone: Bool)] = []
+        while let b = try reader.next() {
+            #expect((b.mapping != nil) == map)
+            blocks.append((Array(b.bytes), b.alone))
+            reader.recycle(b)
+        }
+        #expect(blocks.flatMap(\.bytes) == Array(text.utf8))
+        #expect(blocks.allSatisfy { $0.bytes.last == 10 && $0.bytes.count <= blockBytes })
+        // Up: an eighth, a quarter, a half (less at most one line), then full blocks.
+        for (i, share) in [8, 4, 2].enumerated() {
+            #expect(blocks[i].alone && blocks[i].bytes.count <= blockBytes / share && blocks[i].bytes.count > blockBytes / share - 41)
+        }
+        #expect(blocks[3].bytes.count > blockBytes - 41 && !blocks[3].alone)
+        // Down: once less than two blocks are left, each takes at most half of the rest and goes alone.
+        let tail = blocks[(blocks.lastIndex { !$0.alone }! + 1)...]
+        #expect(tail.count >= 4)
+        var left = tail.reduce(0) { $0 + $1.bytes.count }
+        #expect(left < 2 * blockBytes)
+        for b in tail.dropLast() {
+            #expect(b.bytes.count <= max(left / 2, blockBytes / 8))
+            left -= b.bytes.count
+        }
+        #expect(tail.last!.bytes.count <= blockBytes / 8)
+    }
+
+    /// A line longer than a block makes a longer block, in both ways of reading.
+    @Test(arguments: [true, false])
+    func aLineLongerThanABlockStaysWhole(map: Bool) throws {
+        let text = "a\n" + String(repeating: "b", count: 5000) + "\nc\n" + String(repeating: "d", count: 3000)
+        let scratch = try SquidScratch()
+        try scratch.append("long.txt", text)
+        let file = try #require(FileHandle(forReadingAtPath: scratch.file("long.txt")))
+        defer { try? file.close() }
+        var reader = BlockReader(file: file, blockBytes: 1024, map: map)
+        var blocks: [String] = []
+        while let b = try reader.next() { blocks.append(String(decoding: b.bytes, as: UTF8.self)) }
+        #expect(blocks.joined() == text)
+        #expect(blocks.allSatisfy { $0.hasSuffix("\n") || $0 == blocks.last })
+        #expect(blocks.contains { $0.contains("\n" + String(repeating: "b", count: 5000) + "\n") || $0.hasPrefix(String(repeating: "b", count: 5000) + "\n") })
+    }
+}
+
+/// The decode threads: every job's result comes back, and they run below the caller's priority.
+@Suite("BackgroundWorkers")
+struct BackgroundWorkersTests {
+    @Test func jobsRunAtLowerPriority() async throws {
+        let workers = BackgroundWorkers(count: 2, niceness: 5)
+        defer { workers.stop() }
+        let which = __priority_which_t(PRIO_PROCESS.rawValue)
+        let mine = getpriority(which, 0)
+        let results = await withTaskGroup(of: (Int, Int, Int32).self) { group in
+            for i in 0..<50 { group.addTask { await workers.run { (i, (0...i).reduce(0, +), getpriority(which, 0)) } } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 50)
+        #expect(results.allSatisfy { $0.1 == $0.0 * ($0.0 + 1) / 2 })
+        #expect(results.allSatisfy { $0.2 == min(mine + 5, 19) })
+    }
+}
