@@ -205,7 +205,7 @@ struct BlockReader {
     /// The file's size when opened (a guess when it has none), and the bytes taken so far.
     private let size: Int
     private var offset = 0
-    private let mapping: FileMapping?
+    let mapping: FileMapping?
     static let rampBlocks = 3
 
     init(file: FileHandle, blockBytes: Int, map: Bool = true) {
@@ -273,7 +273,7 @@ struct BlockReader {
 
     /// Takes back a block whose bytes are no longer needed.
     mutating func recycle(_ block: Block) {
-        if block.mapping == nil { spare.append(block) }
+        if let mapping = block.mapping { mapping.release(block) } else { spare.append(block) }
     }
 }
 
@@ -293,6 +293,36 @@ final class FileMapping: @unchecked Sendable {
     }
 
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+
+    /// Drops the whole pages of a decoded block from this process's memory. They stay in the
+    /// page cache (touching one again reads it back), but a file of gigabytes no longer shows as
+    /// gigabytes of resident memory once loaded. A page shared with a neighbouring block is kept.
+    func release(_ block: Block) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = block.base - UnsafeMutableRawPointer(mutating: base)
+        let end = start + block.count
+        let from = (start + page - 1) / page * page
+        let to = end == size ? (end + page - 1) / page * page : end / page * page
+        if to > from { madvise(UnsafeMutableRawPointer(mutating: base) + from, to - from, MADV_DONTNEED) }
+    }
+
+    /// Bytes of the mapping resident in this process (from /proc/self/smaps; nil where there is none).
+    var residentBytes: Int? {
+        guard let f = FileHandle(forReadingAtPath: "/proc/self/smaps"), let data = try? f.readToEnd() else { return nil }
+        try? f.close()
+        let smaps = String(decoding: data, as: UTF8.self)
+        let address = UInt(bitPattern: base)
+        var inside = false
+        for line in smaps.split(separator: "\n") {
+            if let dash = line.firstIndex(of: "-"), let from = UInt(line[..<dash], radix: 16),
+               let space = line.firstIndex(of: " "), let to = UInt(line[line.index(after: dash)..<space], radix: 16) {
+                inside = from <= address && address < to
+            } else if inside, line.hasPrefix("Rss:") {
+                return Int(line.dropFirst(4).split(separator: " ")[0]).map { $0 * 1024 }
+            }
+        }
+        return nil
+    }
 
     /// Where a block starting at `start` of at most `limit` bytes ends: after its last line end,
     /// or after the first one when a line is longer than `limit`, or at the end of the file.

@@ -20,7 +20,14 @@ final class Connection {
         handle = db
         sqlite3_busy_timeout(db, 10_000)
         sqlite3_extended_result_codes(db, 1)
+        // Applies only to a file that is still empty (a store's page size is fixed when it is
+        // created): a new store gets 16 KiB pages, which halved the number of pages and of WAL
+        // frames and was faster for file and HTTP ingest and the report benchmark alike.
+        if !readOnly { try execute("PRAGMA page_size=\(Connection.pageSize)") }
     }
+
+    /// The page size of a newly created database file.
+    static let pageSize = 16_384
 
     deinit {
         statements.removeAll()

@@ -70,7 +70,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
 
     /// Opens (creating when missing) the database at `path`. `synchronous` FULL makes every
     /// acknowledged commit survive power loss, not only a process crash. A commit that leaves
-    /// `checkpointPages` pages (4 KiB each) or more in the WAL starts a checkpoint on another thread.
+    /// `checkpointPages` pages (16 KiB each in a store created by this version) or more in the WAL starts a checkpoint on another thread.
     public init(path: String, checkpointPages: Int = 1000, logger: Logger) throws {
         self.path = path
         self.logger = logger

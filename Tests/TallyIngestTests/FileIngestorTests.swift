@@ -146,6 +146,32 @@ struct BlockReaderTests {
         #expect(tail.last!.bytes.count <= blockBytes / 8)
     }
 
+    /// A mapped file's decoded blocks leave this process's resident memory when handed back:
+    /// of 16 MiB touched, at most a page per block stays.
+    @Test func recycledBlocksOfAMappedFileLeaveResidentMemory() throws {
+        let line = String(repeating: "r", count: 99) + "\n"
+        let scratch = try SquidScratch()
+        try scratch.append("big.txt", String(repeating: line, count: 16 << 14))
+        let file = try #require(FileHandle(forReadingAtPath: scratch.file("big.txt")))
+        defer { try? file.close() }
+        var reader = BlockReader(file: file, blockBytes: 1 << 20)
+        let mapping = try #require(reader.mapping)
+        var blocks: [Block] = []
+        var sum = 0
+        while let b = try reader.next() {
+            sum += b.bytes.reduce(0) { $0 + Int($1) }  // touch every page
+            blocks.append(b)
+        }
+        #expect(sum == 16 << 14 * (99 * 114 + 10))
+        let touched = try #require(mapping.residentBytes)
+        #expect(touched >= 15 << 20, "only \(touched) bytes of the mapping were resident")
+        for b in blocks { reader.recycle(b) }
+        let left = try #require(mapping.residentBytes)
+        #expect(left <= blocks.count * Int(sysconf(Int32(_SC_PAGESIZE))), "\(left) bytes still resident after \(blocks.count) blocks were handed back")
+        // The bytes are still there to read.
+        #expect(blocks.last!.bytes.last == 10 && blocks[3].bytes.first == UInt8(ascii: "r"))
+    }
+
     /// A line longer than a block makes a longer block, in both ways of reading.
     @Test(arguments: [true, false])
     func aLineLongerThanABlockStaysWhole(map: Bool) throws {

@@ -94,4 +94,34 @@ struct WritePathTests {
             #expect(size(store.path + "-wal") == 0)
         }
     }
+
+    /// A new store gets 16 KiB pages; a store created with SQLite's default 4 KiB pages keeps
+    /// them (a page size cannot change in WAL mode) and takes and answers commits as before.
+    @Test func newStoresUseLargerPagesAndOldOnesKeepTheirs() async throws {
+        let dir = try TemporaryDirectory()
+        func pageSize(_ path: String) throws -> Int {
+            let c = try Connection(path: path, readOnly: true)
+            let s = try c.prepare("PRAGMA page_size")
+            _ = try s.step()
+            return Int(s.int(0))
+        }
+        let fresh = dir.database("fresh"), old = dir.database("old")
+        do {
+            let c = try Connection(path: old, readOnly: false)
+            try c.execute("PRAGMA page_size=4096; VACUUM; PRAGMA journal_mode=WAL; CREATE TABLE earlier(x);")
+        }
+        #expect(try pageSize(old) == 4_096)
+        for path in [fresh, old] {
+            let store = try SQLiteUsageStore(path: path, logger: .quiet)
+            try await store.prepare(products: UsageStoreConformance.catalog)
+            let events = (0..<2_000).map { i in apiEvent(t0 + Int64(i), account: "acct-\(i % 5)", [1, Int64(i), 0], id: "p\(i)") }
+            let receipt = try await store.commit(IngestBatch(events: events, receivedAt: t0), dedupWindow: day)
+            #expect(receipt.accepted == 2_000)
+            let total = try await store.aggregate(dayQuery((0..<5).map { "acct-\($0)" })).map { $0.metrics[0] }.reduce(0, +)
+            #expect(total == 2_000)
+            try await store.close()
+        }
+        #expect(try pageSize(fresh) == Connection.pageSize && Connection.pageSize == 16_384)
+        #expect(try pageSize(old) == 4_096)
+    }
 }
