@@ -124,4 +124,33 @@ struct WritePathTests {
         #expect(try pageSize(fresh) == Connection.pageSize && Connection.pageSize == 16_384)
         #expect(try pageSize(old) == 4_096)
     }
+
+    /// The writer skips looking for fragments in a bucket past the latest it knows of, so it must
+    /// forget what it knows when another writer (here a second store on the same file, as
+    /// `tally ingest` beside `tally serve`) commits: otherwise a sum that overflows across the two
+    /// writers' fragments would not be caught.
+    @Test func anotherWritersBlocksAreSeen() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.database()
+        let a = try SQLiteUsageStore(path: path, logger: .quiet)
+        let b = try SQLiteUsageStore(path: path, logger: .quiet)
+        for store in [a, b] { try await store.prepare(products: UsageStoreConformance.catalog) }
+        let half = Int64.max / 2 + 1
+        _ = try await a.commit(IngestBatch(events: [apiEvent(t0, [1, 1, 1])], receivedAt: t0), dedupWindow: day)
+        _ = try await b.commit(IngestBatch(events: [apiEvent(t0 + day, [half, 1, 1])], receivedAt: t0), dedupWindow: day)
+        let error = await #expect(throws: StoreError.self) {
+            _ = try await a.commit(IngestBatch(events: [apiEvent(t0 + day + 5, [half, 1, 1])], receivedAt: t0), dedupWindow: day)
+        }
+        #expect(error?.code == .overflow)
+        // Sums that fit are exact whichever writer stored each part.
+        for i in 0..<12 {
+            _ = try await (i % 2 == 0 ? a : b).commit(IngestBatch(events: [apiEvent(t0 + 2 * day + Int64(i), [Int64(i), 1, 1])], receivedAt: t0), dedupWindow: day)
+        }
+        for store in [a, b] {
+            let rows = try await store.aggregate(StoreQuery(accounts: ["acme"], product: "api", tier: .quarterHour, from: t0, to: t0 + 3 * day))
+            #expect(rows.map(\.bucket) == [t0, t0 + day, t0 + 2 * day])
+            #expect(rows.map { $0.metrics[0] } == [1, half, 66])
+        }
+        for store in [a, b] { try await store.close() }
+    }
 }
