@@ -306,24 +306,6 @@ final class FileMapping: @unchecked Sendable {
         if to > from { madvise(UnsafeMutableRawPointer(mutating: base) + from, to - from, MADV_DONTNEED) }
     }
 
-    /// Bytes of the mapping resident in this process (from /proc/self/smaps; nil where there is none).
-    var residentBytes: Int? {
-        guard let f = FileHandle(forReadingAtPath: "/proc/self/smaps"), let data = try? f.readToEnd() else { return nil }
-        try? f.close()
-        let smaps = String(decoding: data, as: UTF8.self)
-        let address = UInt(bitPattern: base)
-        var inside = false
-        for line in smaps.split(separator: "\n") {
-            if let dash = line.firstIndex(of: "-"), let from = UInt(line[..<dash], radix: 16),
-               let space = line.firstIndex(of: " "), let to = UInt(line[line.index(after: dash)..<space], radix: 16) {
-                inside = from <= address && address < to
-            } else if inside, line.hasPrefix("Rss:") {
-                return Int(line.dropFirst(4).split(separator: " ")[0]).map { $0 * 1024 }
-            }
-        }
-        return nil
-    }
-
     /// Where a block starting at `start` of at most `limit` bytes ends: after its last line end,
     /// or after the first one when a line is longer than `limit`, or at the end of the file.
     func lineEnd(from start: Int, limit: Int) -> Int {

@@ -206,3 +206,23 @@ struct BackgroundWorkersTests {
         #expect(results.allSatisfy { $0.2 == min(mine + 5, 19) })
     }
 }
+
+extension FileMapping {
+    /// Bytes of the mapping resident in this process (from /proc/self/smaps; nil where there is none).
+    var residentBytes: Int? {
+        guard let f = FileHandle(forReadingAtPath: "/proc/self/smaps"), let data = try? f.readToEnd() else { return nil }
+        try? f.close()
+        let smaps = String(decoding: data, as: UTF8.self)
+        let address = UInt(bitPattern: base)
+        var inside = false
+        for line in smaps.split(separator: "\n") {
+            if let dash = line.firstIndex(of: "-"), let from = UInt(line[..<dash], radix: 16),
+               let space = line.firstIndex(of: " "), let to = UInt(line[line.index(after: dash)..<space], radix: 16) {
+                inside = from <= address && address < to
+            } else if inside, line.hasPrefix("Rss:") {
+                return Int(line.dropFirst(4).split(separator: " ")[0]).map { $0 * 1024 }
+            }
+        }
+        return nil
+    }
+}
