@@ -14,13 +14,11 @@ final class BackgroundWorkers: @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [@Sendable () -> Void] = []
     private var stopping = false
-    private var running = 0
 
     /// Starts `count` threads, each `niceness` steps below the process's priority (Linux nice
     /// values are per thread; raising one's own needs no privilege).
     init(count: Int, niceness: Int32 = 10) {
         for _ in 0..<max(1, count) {
-            running += 1
             let thread = Thread { [self] in
                 #if os(Linux)
                 // `who` 0 is the calling thread on Linux.
@@ -59,7 +57,6 @@ final class BackgroundWorkers: @unchecked Sendable {
             condition.lock()
             while jobs.isEmpty && !stopping { condition.wait() }
             if jobs.isEmpty {
-                running -= 1
                 condition.unlock()
                 return
             }

@@ -46,7 +46,7 @@ struct NativeFastPath {
     /// The scan finds the line's end itself (a newline is not whitespace here), so the caller
     /// need not look for it first.
     mutating func decode(_ u: UnsafeBufferPointer<UInt8>, from start: Int, into columns: inout EventColumns) -> Int? {
-                var s = Scanner(u: u, i: start)
+        var s = Scanner(u: u, i: start)
         var id: Range<Int>?, source: Range<Int>?, time: Range<Int>?, account: Range<Int>?, product: Range<Int>?
         var dimensionPairs = Pairs(base: start), metricPairs = Pairs(base: start)
         var seen = 0  // a bit per field: a repeated field goes to the general path

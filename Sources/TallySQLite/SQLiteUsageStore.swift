@@ -397,10 +397,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         if let t = tops.top[key] {
             top = t
         } else {
-            st.top.reset()
-            st.top.bind(1, account)
-            st.top.bind(2, product)
-            st.top.bind(3, tier.seconds)
+            SQLiteUsageStore.bindBlock(st.top, account, product, tier)
             guard try st.top.step() else { throw StoreError(.unavailable, "max(bucket) gave nothing") }
             top = st.top.isNull(0) ? .min : st.top.int(0)
             st.top.reset()
@@ -408,10 +405,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
         tops.top[key] = max(top, bucket)
         existing.removeAll(keepingCapacity: true)
         if bucket <= top {
-            st.existing.reset()
-            st.existing.bind(1, account)
-            st.existing.bind(2, product)
-            st.existing.bind(3, tier.seconds)
+            SQLiteUsageStore.bindBlock(st.existing, account, product, tier)
             st.existing.bind(4, bucket)
             while try st.existing.step() { existing.append((st.existing.int(0), Int(st.existing.int(1)), st.existing.int(2))) }
         }
@@ -425,10 +419,7 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
             merging = existing
             level = max(level, existing.map(\.level).max() ?? 0)
         }
-        st.insert.reset()
-        st.insert.bind(1, account)
-        st.insert.bind(2, product)
-        st.insert.bind(3, tier.seconds)
+        SQLiteUsageStore.bindBlock(st.insert, account, product, tier)
         st.insert.bind(4, bucket)
         st.insert.bind(5, Int64(level))
         var merged: [UInt8] = []
@@ -453,6 +444,14 @@ public final class SQLiteUsageStore: UsageStore, @unchecked Sendable {
             st.insert.bind(7, blob: merged)
         }
         try st.insert.run()
+    }
+
+    /// Resets `s` and binds a block's account, product and tier to its first three parameters.
+    private static func bindBlock(_ s: Statement, _ account: Int64, _ product: String, _ tier: Tier) {
+        s.reset()
+        s.bind(1, account)
+        s.bind(2, product)
+        s.bind(3, tier.seconds)
     }
 
     private func accountID(_ name: String, newAccounts: inout [ExactKey]) throws -> Int64 {
